@@ -1,4 +1,21 @@
+//! GStreamer plugin `jframe`: end-to-end media encryption in the JFrame format of
+//! lib-jitsi-meet, with the elements `jframeenc` and `jframedec`.
+
+use gst::glib;
+
 pub mod jframe;
+mod jframedec;
+mod jframeenc;
+mod keying;
+
+pub use jframedec::JFrameDec;
+pub use jframeenc::JFrameEnc;
+
+fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    jframeenc::register(plugin)?;
+    jframedec::register(plugin)?;
+    Ok(())
+}
 
 gst::plugin_define!(
     jframe,
@@ -11,7 +28,3 @@ gst::plugin_define!(
     env!("CARGO_PKG_REPOSITORY"),
     env!("BUILD_REL_DATE")
 );
-
-fn plugin_init(_plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
-    Ok(())
-}

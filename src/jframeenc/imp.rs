@@ -1,0 +1,202 @@
+use std::sync::{LazyLock, Mutex};
+
+use gst::glib;
+use gst::prelude::*;
+use gst::subclass::prelude::*;
+use gst_base::subclass::prelude::*;
+
+use crate::jframe::iv::{IvSequence, random_u32};
+use crate::jframe::{EncryptError, EncryptOutcome};
+use crate::keying::{self, Drop, Keyed, Keying, Media, StreamState};
+
+static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new("jframeenc", gst::DebugColorFlags::empty(), Some("JFrame encryption"))
+});
+
+pub struct JFrameEnc {
+    keying: Keying,
+    /// IVs are `ssrc || counter` and the counter survives key changes and restarts,
+    /// so no IV repeats under one key while the element lives.
+    ivs: Mutex<IvSequence>,
+}
+
+impl Keyed for JFrameEnc {
+    fn keying(&self) -> &Keying {
+        &self.keying
+    }
+}
+
+#[glib::object_subclass]
+impl ObjectSubclass for JFrameEnc {
+    const NAME: &'static str = "GstJFrameEnc";
+    type Type = super::JFrameEnc;
+    type ParentType = gst_base::BaseTransform;
+
+    fn new() -> Self {
+        JFrameEnc {
+            keying: Keying::new(*CAT),
+            ivs: Mutex::new(IvSequence::new(random_u32())),
+        }
+    }
+}
+
+impl JFrameEnc {
+    fn ivs(&self) -> std::sync::MutexGuard<'_, IvSequence> {
+        self.ivs.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn ratchet(&self) -> bool {
+        let mut state = self.keying.lock();
+        match state.ctx.keys_mut().ratchet_current() {
+            Ok(()) => {
+                state.stats.ratchets += 1;
+                gst::info!(CAT, imp = self, "ratcheted the key at index {:?}", state.ctx.keys().current_index());
+                true
+            }
+            Err(e) => {
+                gst::warning!(CAT, imp = self, "cannot ratchet: {e}");
+                false
+            }
+        }
+    }
+}
+
+impl ObjectImpl for JFrameEnc {
+    fn properties() -> &'static [glib::ParamSpec] {
+        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
+            let mut properties = Keying::properties();
+            properties.push(
+                glib::ParamSpecUInt::builder("ssrc")
+                    .nick("SSRC")
+                    .blurb("First four bytes of every IV (random per element by default); the other eight are a \
+                            frame counter that starts at random")
+                    .mutable_playing()
+                    .build(),
+            );
+            properties
+        });
+        PROPERTIES.as_ref()
+    }
+
+    fn signals() -> &'static [glib::subclass::Signal] {
+        static SIGNALS: LazyLock<Vec<glib::subclass::Signal>> = LazyLock::new(|| {
+            let mut signals = keying::signals::<JFrameEnc>();
+            signals.push(
+                glib::subclass::Signal::builder("ratchet")
+                    .return_type::<bool>()
+                    .action()
+                    .class_handler(|args| {
+                        let element = args[0].get::<super::JFrameEnc>().ok()?;
+                        Some(element.imp().ratchet().to_value())
+                    })
+                    .build(),
+            );
+            signals
+        });
+        SIGNALS.as_ref()
+    }
+
+    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        if pspec.name() == "ssrc" {
+            *self.ivs() = IvSequence::new(value.get().unwrap_or_else(|_| random_u32()));
+            return;
+        }
+        self.keying.set_property(self.obj().upcast_ref(), pspec, value);
+    }
+
+    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+        if pspec.name() == "ssrc" {
+            return self.ivs().ssrc().to_value();
+        }
+        self.keying.property(pspec).unwrap_or_else(|| pspec.default_value().clone())
+    }
+}
+
+impl GstObjectImpl for JFrameEnc {}
+
+impl ElementImpl for JFrameEnc {
+    fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
+        static METADATA: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
+            gst::subclass::ElementMetadata::new(
+                "JFrame encrypter",
+                "Filter/Encoder/Video/Audio",
+                "Encrypts VP8 and Opus frames with AES-GCM in the JFrame format of lib-jitsi-meet \
+                 (place between the encoder and the RTP payloader). Action signals: set-key(index, key) -> bool, \
+                 ratchet() -> bool, clear-keys()",
+                "gst-jframe developers",
+            )
+        });
+        Some(&*METADATA)
+    }
+
+    fn pad_templates() -> &'static [gst::PadTemplate] {
+        static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(keying::pad_templates);
+        TEMPLATES.as_ref()
+    }
+}
+
+impl BaseTransformImpl for JFrameEnc {
+    const MODE: gst_base::subclass::BaseTransformMode = gst_base::subclass::BaseTransformMode::AlwaysInPlace;
+    const PASSTHROUGH_ON_SAME_CAPS: bool = false;
+    const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
+
+    fn start(&self) -> Result<(), gst::ErrorMessage> {
+        self.keying.start()
+    }
+
+    fn stop(&self) -> Result<(), gst::ErrorMessage> {
+        self.keying.stop();
+        Ok(())
+    }
+
+    fn set_caps(&self, incaps: &gst::Caps, _outcaps: &gst::Caps) -> Result<(), gst::LoggableError> {
+        let media = Media::from_caps(incaps)
+            .ok_or_else(|| gst::loggable_error!(CAT, "jframeenc takes VP8 or Opus, not {incaps}"))?;
+        self.keying.lock().media = Some(media);
+        Ok(())
+    }
+
+    fn transform_ip(&self, buffer: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let mut state = self.keying.lock();
+        let media = state.media.ok_or(gst::FlowError::NotNegotiated)?;
+        let iv = self.ivs().next().ok_or_else(|| {
+            gst::element_imp_error!(self, gst::StreamError::Failed, ["IV counter exhausted"]);
+            gst::FlowError::Error
+        })?;
+        let mut map = buffer.map_writable().map_err(|_| gst::FlowError::Error)?;
+        let outcome = state.ctx.encrypt(media.frame_kind(&map), &mut map, iv);
+        let size = map.len() as u64;
+        drop(map);
+        let (result, stream_state) = match outcome {
+            Ok(EncryptOutcome::Encrypted(trailer)) => {
+                buffer.append_memory(gst::Memory::from_slice(trailer.0));
+                state.stats.frames += 1;
+                state.stats.bytes += size;
+                (Ok(gst::FlowSuccess::Ok), StreamState::Ok)
+            }
+            Ok(EncryptOutcome::PassThrough) => {
+                state.stats.passed_through += 1;
+                (Ok(gst::FlowSuccess::Ok), StreamState::Disabled)
+            }
+            Err(e) => {
+                let reason = match e {
+                    EncryptError::NoKey => Drop::NoKey,
+                    _ => Drop::Malformed,
+                };
+                state.stats.count_drop(reason);
+                gst::log!(CAT, imp = self, "dropping frame: {e}");
+                (Ok(gst_base::BASE_TRANSFORM_FLOW_DROPPED), StreamState::of_drop(reason))
+            }
+        };
+        let changed = state.update_stream_state(stream_state);
+        let key_index = state.ctx.keys().current_index();
+        drop(state);
+        if let Some(now) = changed {
+            if now == StreamState::MissingKey {
+                gst::warning!(CAT, imp = self, "no key: dropping frames until one is set (never sending them in clear)");
+            }
+            self.keying.post_stream_state(self.obj().upcast_ref(), now, key_index);
+        }
+        result
+    }
+}

@@ -1,0 +1,389 @@
+//! What jframeenc and jframedec share: the key properties and signals, the media a
+//! stream carries, statistics and the state messages posted on the bus.
+
+use std::sync::{Mutex, MutexGuard};
+
+use glib::prelude::*;
+use glib::subclass::prelude::*;
+use gst::prelude::*;
+
+use crate::jframe::{Context, FrameKind, KeyMode, Secret};
+
+/// How the bytes given as a key become an AES key.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Hash, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstJFrameKeyMode")]
+pub enum KeyModeSetting {
+    #[default]
+    #[enum_value(name = "Key material, AES key by HKDF-SHA256, can ratchet (lib-jitsi-meet managed keys)", nick = "hkdf")]
+    Hkdf,
+    #[enum_value(name = "AES-128 or AES-256 key used as given, no ratchet (lib-jitsi-meet shared key)", nick = "raw")]
+    Raw,
+}
+
+impl From<KeyModeSetting> for KeyMode {
+    fn from(mode: KeyModeSetting) -> KeyMode {
+        match mode {
+            KeyModeSetting::Hkdf => KeyMode::Derived,
+            KeyModeSetting::Raw => KeyMode::Raw,
+        }
+    }
+}
+
+/// The media of a stream, from its caps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Media {
+    Vp8,
+    Opus,
+}
+
+impl Media {
+    pub fn from_caps(caps: &gst::CapsRef) -> Option<Media> {
+        match caps.structure(0)?.name().as_str() {
+            "video/x-vp8" => Some(Media::Vp8),
+            "audio/x-opus" => Some(Media::Opus),
+            _ => None,
+        }
+    }
+
+    /// The frame kind, from the VP8 frame tag for video. An empty VP8 frame counts as
+    /// an inter frame: it is shorter than any clear prefix and is dropped as such.
+    pub fn frame_kind(self, frame: &[u8]) -> FrameKind {
+        match self {
+            Media::Vp8 => FrameKind::of_vp8(frame).unwrap_or(FrameKind::VideoDelta),
+            Media::Opus => FrameKind::Audio,
+        }
+    }
+}
+
+/// The caps both elements take and give, output equal to input.
+pub fn pad_templates() -> Vec<gst::PadTemplate> {
+    let mut caps = gst::Caps::builder("video/x-vp8").build();
+    caps.merge(gst::Caps::builder("audio/x-opus").build());
+    [gst::PadDirection::Src, gst::PadDirection::Sink]
+        .into_iter()
+        .filter_map(|direction| {
+            let name = if direction == gst::PadDirection::Src { "src" } else { "sink" };
+            gst::PadTemplate::new(name, direction, gst::PadPresence::Always, &caps).ok()
+        })
+        .collect()
+}
+
+/// Why a frame was dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Drop {
+    NoKey,
+    UnknownKeyIndex,
+    AuthenticationFailed,
+    Malformed,
+}
+
+/// Counters of one element, read through the `stats` property.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub frames: u64,
+    pub bytes: u64,
+    pub passed_through: u64,
+    pub no_key: u64,
+    pub unknown_key_index: u64,
+    pub authentication_failed: u64,
+    pub malformed: u64,
+    pub ratchets: u64,
+    pub rejected_keys: u64,
+}
+
+impl Stats {
+    pub fn count_drop(&mut self, reason: Drop) {
+        *match reason {
+            Drop::NoKey => &mut self.no_key,
+            Drop::UnknownKeyIndex => &mut self.unknown_key_index,
+            Drop::AuthenticationFailed => &mut self.authentication_failed,
+            Drop::Malformed => &mut self.malformed,
+        } += 1;
+    }
+
+    fn to_structure(&self, current_key_index: Option<u8>) -> gst::Structure {
+        gst::Structure::builder("application/x-jframe-stats")
+            .field("frames-processed", self.frames)
+            .field("bytes-processed", self.bytes)
+            .field("frames-passed-through", self.passed_through)
+            .field("dropped-no-key", self.no_key)
+            .field("dropped-unknown-key-index", self.unknown_key_index)
+            .field("dropped-authentication-failed", self.authentication_failed)
+            .field("dropped-malformed", self.malformed)
+            .field("ratchets", self.ratchets)
+            .field("rejected-keys", self.rejected_keys)
+            .field("current-key-index", current_key_index.map_or(-1, i32::from))
+            .build()
+    }
+}
+
+/// What a stream's frames are going through, reported on the bus on change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamState {
+    Ok,
+    MissingKey,
+    Failing,
+    Disabled,
+}
+
+impl StreamState {
+    pub fn of_drop(reason: Drop) -> StreamState {
+        match reason {
+            Drop::NoKey | Drop::UnknownKeyIndex => StreamState::MissingKey,
+            Drop::AuthenticationFailed | Drop::Malformed => StreamState::Failing,
+        }
+    }
+
+    fn nick(self) -> &'static str {
+        match self {
+            StreamState::Ok => "ok",
+            StreamState::MissingKey => "missing-key",
+            StreamState::Failing => "failing",
+            StreamState::Disabled => "disabled",
+        }
+    }
+}
+
+/// Everything a frame is processed under: one lock, so one key per frame.
+pub struct State {
+    pub ctx: Context,
+    pub stats: Stats,
+    pub media: Option<Media>,
+    key_index: u32,
+    /// A `key` set while stopped: installed on start, once `key-mode` and
+    /// `key-index` are known whatever order they were set in.
+    pending_key: Option<Secret>,
+    started: bool,
+    reported: Option<StreamState>,
+}
+
+impl State {
+    /// Records the state of the stream after a frame; returns it when it changed.
+    pub fn update_stream_state(&mut self, now: StreamState) -> Option<StreamState> {
+        (self.reported != Some(now)).then(|| {
+            self.reported = Some(now);
+            now
+        })
+    }
+}
+
+/// The key handling of one element.
+pub struct Keying {
+    state: Mutex<State>,
+    cat: gst::DebugCategory,
+}
+
+const KEY_INDEX_MAX: u32 = 255;
+
+impl Keying {
+    pub fn new(cat: gst::DebugCategory) -> Keying {
+        Keying {
+            state: Mutex::new(State {
+                ctx: Context::new(KeyMode::Derived),
+                stats: Stats::default(),
+                media: None,
+                key_index: 0,
+                pending_key: None,
+                started: false,
+                reported: None,
+            }),
+            cat,
+        }
+    }
+
+    pub fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock cannot leave the state half-changed in a way
+        // that matters more than stopping the stream would.
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The properties both elements have.
+    pub fn properties() -> Vec<glib::ParamSpec> {
+        vec![
+            glib::ParamSpecBoxed::builder::<gst::Buffer>("key")
+                .nick("Key")
+                .blurb("Key material (key-mode=hkdf) or AES-128/256 key (key-mode=raw), installed at key-index \
+                        and made current; hex on the command line. Write-only")
+                .write_only()
+                .mutable_playing()
+                .build(),
+            glib::ParamSpecUInt::builder("key-index")
+                .nick("Key index")
+                .blurb("Index the key property is installed at (slot = index mod 16); the KID senders write")
+                .maximum(KEY_INDEX_MAX)
+                .mutable_playing()
+                .build(),
+            glib::ParamSpecEnum::builder::<KeyModeSetting>("key-mode")
+                .nick("Key mode")
+                .blurb("How keys become AES keys; changing it empties the key ring")
+                .mutable_ready()
+                .build(),
+            glib::ParamSpecBoolean::builder("enabled")
+                .nick("Enabled")
+                .blurb("Encrypt/decrypt frames; when false, frames pass through unchanged")
+                .default_value(true)
+                .mutable_playing()
+                .build(),
+            glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
+                .nick("Statistics")
+                .blurb("Frames and bytes processed, frames dropped by reason, ratchets, current key index")
+                .read_only()
+                .build(),
+        ]
+    }
+
+    /// Handles a property both elements have; `false` for any other.
+    pub fn set_property(&self, element: &gst::Element, pspec: &glib::ParamSpec, value: &glib::Value) -> bool {
+        let mut state = self.lock();
+        match pspec.name() {
+            "key" => {
+                let Ok(Some(buffer)) = value.get::<Option<gst::Buffer>>() else {
+                    return true;
+                };
+                let Some(key) = buffer_bytes(&buffer) else {
+                    gst::error!(self.cat, obj = element, "cannot read the key buffer");
+                    return true;
+                };
+                if !state.started {
+                    state.pending_key = Some(key);
+                    return true;
+                }
+                let index = state.key_index;
+                let result = self.install(&mut state, index, &key);
+                drop(state);
+                if let Err(message) = result {
+                    gst::element_error!(element, gst::LibraryError::Settings, ["{}", message]);
+                }
+            }
+            "key-index" => state.key_index = value.get().unwrap_or(0),
+            "key-mode" => {
+                let mode: KeyModeSetting = value.get().unwrap_or_default();
+                if state.ctx.keys().mode() != KeyMode::from(mode) {
+                    let enabled = state.ctx.enabled();
+                    let window = state.ctx.ratchet_window();
+                    state.ctx = Context::new(mode.into());
+                    state.ctx.set_enabled(enabled);
+                    state.ctx.set_ratchet_window(window);
+                }
+            }
+            "enabled" => state.ctx.set_enabled(value.get().unwrap_or(true)),
+            _ => return false,
+        }
+        true
+    }
+
+    /// Reads a property both elements have; `None` for any other.
+    pub fn property(&self, pspec: &glib::ParamSpec) -> Option<glib::Value> {
+        let state = self.lock();
+        Some(match pspec.name() {
+            "key-index" => state.key_index.to_value(),
+            "key-mode" => match state.ctx.keys().mode() {
+                KeyMode::Derived => KeyModeSetting::Hkdf,
+                KeyMode::Raw => KeyModeSetting::Raw,
+            }
+            .to_value(),
+            "enabled" => state.ctx.enabled().to_value(),
+            "stats" => state.stats.to_structure(state.ctx.keys().current_index()).to_value(),
+            _ => return None,
+        })
+    }
+
+    /// Installs a key set while stopped.
+    pub fn start(&self) -> Result<(), gst::ErrorMessage> {
+        let mut state = self.lock();
+        state.started = true;
+        state.reported = None;
+        if let Some(key) = state.pending_key.take() {
+            let index = state.key_index;
+            self.install(&mut state, index, &key)
+                .map_err(|message| gst::error_msg!(gst::LibraryError::Settings, ["{}", message]))?;
+        }
+        Ok(())
+    }
+
+    pub fn stop(&self) {
+        self.lock().started = false;
+    }
+
+    fn install(&self, state: &mut State, index: u32, key: &[u8]) -> Result<(), String> {
+        if index > KEY_INDEX_MAX {
+            state.stats.rejected_keys += 1;
+            return Err(format!("key index {index} is above {KEY_INDEX_MAX}"));
+        }
+        match state.ctx.keys_mut().set_key(index, key) {
+            Ok(()) => {
+                gst::info!(self.cat, "key installed at index {index} ({} bytes)", key.len());
+                Ok(())
+            }
+            Err(e) => {
+                state.stats.rejected_keys += 1;
+                Err(format!("key refused: {e}"))
+            }
+        }
+    }
+
+    /// `set-key`: installs and makes current atomically; `false` (with a warning
+    /// on the bus) when the key or index is refused.
+    fn set_key_signal(&self, element: &gst::Element, index: u32, key: Option<gst::Buffer>) -> bool {
+        let Some(key) = key.as_ref().and_then(buffer_bytes) else {
+            gst::element_warning!(element, gst::LibraryError::Settings, ["set-key: no key given"]);
+            return false;
+        };
+        let result = self.install(&mut self.lock(), index, &key);
+        if let Err(message) = &result {
+            gst::element_warning!(element, gst::LibraryError::Settings, ["set-key: {}", message]);
+        }
+        result.is_ok()
+    }
+
+    /// Posts a `jframe-state` element message.
+    pub fn post_stream_state(&self, element: &gst::Element, now: StreamState, key_index: Option<u8>) {
+        gst::info!(self.cat, obj = element, "stream state: {}", now.nick());
+        let structure = gst::Structure::builder("jframe-state")
+            .field("state", now.nick())
+            .field("key-index", key_index.map_or(-1, i32::from))
+            .build();
+        let _ = element.post_message(gst::message::Element::builder(structure).src(element).build());
+    }
+}
+
+/// Gives access to an element's key handling from signal handlers.
+pub trait Keyed: ObjectSubclass {
+    fn keying(&self) -> &Keying;
+}
+
+/// The action signals both elements have: `set-key(index, key) -> bool` and `clear-keys()`.
+pub fn signals<T>() -> Vec<glib::subclass::Signal>
+where
+    T: Keyed,
+    T::Type: IsA<gst::Element>,
+{
+    vec![
+        glib::subclass::Signal::builder("set-key")
+            .param_types([u32::static_type(), gst::Buffer::static_type()])
+            .return_type::<bool>()
+            .action()
+            .class_handler(|args| {
+                let element = args[0].get::<T::Type>().ok()?;
+                let index = args[1].get::<u32>().ok()?;
+                let key = args[2].get::<Option<gst::Buffer>>().ok()?;
+                let keying = T::from_obj(&element).keying();
+                Some(keying.set_key_signal(element.upcast_ref(), index, key).to_value())
+            })
+            .build(),
+        glib::subclass::Signal::builder("clear-keys")
+            .action()
+            .class_handler(|args| {
+                let element = args[0].get::<T::Type>().ok()?;
+                T::from_obj(&element).keying().lock().ctx.keys_mut().clear();
+                None
+            })
+            .build(),
+    ]
+}
+
+fn buffer_bytes(buffer: &gst::Buffer) -> Option<Secret> {
+    let map = buffer.map_readable().ok()?;
+    Some(Secret::new(map.as_slice().to_vec()))
+}
