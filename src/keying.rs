@@ -1,13 +1,17 @@
 //! What jframeenc and jframedec share: the key properties and signals, the media a
 //! stream carries, statistics and the state messages posted on the bus.
 
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use glib::prelude::*;
 use glib::subclass::prelude::*;
 use gst::prelude::*;
 
-use crate::jframe::{Context, FrameKind, KeyMode, Secret};
+use sha2::{Digest, Sha256};
+
+use crate::jframe::verification::VerificationCode;
+use crate::jframe::{FrameKind, KeyMode, Secret};
+use crate::keystore::{KEY_STORE_CONTEXT, KeyStore, Participant};
 
 /// How the bytes given as a key become an AES key.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Hash, glib::Enum)]
@@ -102,8 +106,20 @@ impl Stats {
         } += 1;
     }
 
-    fn to_structure(&self, current_key_index: Option<u8>) -> gst::Structure {
-        gst::Structure::builder("application/x-jframe-stats")
+    pub fn add(&mut self, other: &Stats) {
+        self.frames += other.frames;
+        self.bytes += other.bytes;
+        self.passed_through += other.passed_through;
+        self.no_key += other.no_key;
+        self.unknown_key_index += other.unknown_key_index;
+        self.authentication_failed += other.authentication_failed;
+        self.malformed += other.malformed;
+        self.ratchets += other.ratchets;
+        self.rejected_keys += other.rejected_keys;
+    }
+
+    pub fn to_structure(&self, name: &str, current_key_index: Option<u8>) -> gst::Structure {
+        gst::Structure::builder(name)
             .field("frames-processed", self.frames)
             .field("bytes-processed", self.bytes)
             .field("frames-passed-through", self.passed_through)
@@ -145,27 +161,49 @@ impl StreamState {
     }
 }
 
-/// Everything a frame is processed under: one lock, so one key per frame.
+/// An element's settings and counters. Frames lock it only to find their participant
+/// and to count; the encryption itself runs under the participant's own lock, so each
+/// frame is processed entirely under one key.
 pub struct State {
-    pub ctx: Context,
-    pub stats: Stats,
-    pub media: Option<Media>,
+    store: KeyStore,
+    /// Whether the store came from the application (through a context).
+    shared_store: bool,
+    participant_id: String,
+    participant: Arc<Participant>,
     key_index: u32,
+    key_mode: KeyMode,
     /// A `key` set while stopped: installed on start, once `key-mode` and
     /// `key-index` are known whatever order they were set in.
     pending_key: Option<Secret>,
     started: bool,
+    pub enabled: bool,
+    pub media: Option<Media>,
+    pub stats: Stats,
     reported: Option<StreamState>,
 }
 
 impl State {
-    /// Records the state of the stream after a frame; returns it when it changed.
-    pub fn update_stream_state(&mut self, now: StreamState) -> Option<StreamState> {
-        (self.reported != Some(now)).then(|| {
-            self.reported = Some(now);
-            now
-        })
+    pub fn store(&self) -> &KeyStore {
+        &self.store
     }
+
+    /// The participant whose keys the element's own properties and signals set.
+    pub fn participant(&self) -> &Arc<Participant> {
+        &self.participant
+    }
+
+    /// Records the state of the element's stream after a frame; returns it when it changed.
+    pub fn update_stream_state(&mut self, now: StreamState) -> Option<StreamState> {
+        update_reported(&mut self.reported, now)
+    }
+}
+
+/// Stores `now` as the last reported state; returns it when it differs.
+pub fn update_reported(reported: &mut Option<StreamState>, now: StreamState) -> Option<StreamState> {
+    (*reported != Some(now)).then(|| {
+        *reported = Some(now);
+        now
+    })
 }
 
 /// The key handling of one element.
@@ -175,17 +213,26 @@ pub struct Keying {
 }
 
 const KEY_INDEX_MAX: u32 = 255;
+/// Name of the `stats` structure.
+pub const STATS_NAME: &str = "application/x-jframe-stats";
 
 impl Keying {
     pub fn new(cat: gst::DebugCategory) -> Keying {
+        let store = KeyStore::new();
+        let participant = store.participant("");
         Keying {
             state: Mutex::new(State {
-                ctx: Context::new(KeyMode::Derived),
-                stats: Stats::default(),
-                media: None,
+                store,
+                shared_store: false,
+                participant_id: String::new(),
+                participant,
                 key_index: 0,
+                key_mode: KeyMode::Derived,
                 pending_key: None,
                 started: false,
+                enabled: true,
+                media: None,
+                stats: Stats::default(),
                 reported: None,
             }),
             cat,
@@ -208,6 +255,12 @@ impl Keying {
                 .write_only()
                 .mutable_playing()
                 .build(),
+            glib::ParamSpecString::builder("passphrase")
+                .nick("Passphrase")
+                .blurb("Sets the key to the SHA-256 of this UTF-8 passphrase (as the key property). Write-only")
+                .write_only()
+                .mutable_playing()
+                .build(),
             glib::ParamSpecUInt::builder("key-index")
                 .nick("Key index")
                 .blurb("Index the key property is installed at (slot = index mod 16); the KID senders write")
@@ -216,7 +269,15 @@ impl Keying {
                 .build(),
             glib::ParamSpecEnum::builder::<KeyModeSetting>("key-mode")
                 .nick("Key mode")
-                .blurb("How keys become AES keys; changing it empties the key ring")
+                .blurb("How the keys this element installs become AES keys; a key of another mode than the \
+                        participant's current keys replaces them all")
+                .mutable_ready()
+                .build(),
+            glib::ParamSpecString::builder("participant")
+                .nick("Participant")
+                .blurb("Participant (in the key store) whose keys this element's key properties and signals \
+                        set and, unless an SSRC is mapped to another, uses for frames")
+                .default_value(Some(""))
                 .mutable_ready()
                 .build(),
             glib::ParamSpecBoolean::builder("enabled")
@@ -224,6 +285,12 @@ impl Keying {
                 .blurb("Encrypt/decrypt frames; when false, frames pass through unchanged")
                 .default_value(true)
                 .mutable_playing()
+                .build(),
+            glib::ParamSpecString::builder("verification-code")
+                .nick("Verification code")
+                .blurb("Short code of the participant's current key, to compare with the other end: three \
+                        numbers and seven emoji (a one-way function of the key)")
+                .read_only()
                 .build(),
             glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
                 .nick("Statistics")
@@ -236,57 +303,95 @@ impl Keying {
     /// Handles a property both elements have; `false` for any other.
     pub fn set_property(&self, element: &gst::Element, pspec: &glib::ParamSpec, value: &glib::Value) -> bool {
         let mut state = self.lock();
-        match pspec.name() {
-            "key" => {
-                let Ok(Some(buffer)) = value.get::<Option<gst::Buffer>>() else {
-                    return true;
-                };
-                let Some(key) = buffer_bytes(&buffer) else {
-                    gst::error!(self.cat, obj = element, "cannot read the key buffer");
-                    return true;
-                };
-                if !state.started {
-                    state.pending_key = Some(key);
-                    return true;
-                }
-                let index = state.key_index;
-                let result = self.install(&mut state, index, &key);
-                drop(state);
-                if let Err(message) = result {
-                    gst::element_error!(element, gst::LibraryError::Settings, ["{}", message]);
-                }
+        let key = match pspec.name() {
+            "key" => match value.get::<Option<gst::Buffer>>() {
+                Ok(Some(buffer)) => buffer_bytes(&buffer),
+                _ => None,
+            },
+            "passphrase" => match value.get::<Option<String>>() {
+                Ok(Some(passphrase)) => Some(Secret::new(Sha256::digest(passphrase.as_bytes()).to_vec())),
+                _ => None,
+            },
+            "key-index" => {
+                state.key_index = value.get().unwrap_or(0);
+                return true;
             }
-            "key-index" => state.key_index = value.get().unwrap_or(0),
             "key-mode" => {
-                let mode: KeyModeSetting = value.get().unwrap_or_default();
-                if state.ctx.keys().mode() != KeyMode::from(mode) {
-                    let enabled = state.ctx.enabled();
-                    let window = state.ctx.ratchet_window();
-                    state.ctx = Context::new(mode.into());
-                    state.ctx.set_enabled(enabled);
-                    state.ctx.set_ratchet_window(window);
-                }
+                state.key_mode = value.get::<KeyModeSetting>().unwrap_or_default().into();
+                return true;
             }
-            "enabled" => state.ctx.set_enabled(value.get().unwrap_or(true)),
+            "participant" => {
+                let id: Option<String> = value.get().unwrap_or(None);
+                state.participant_id = id.unwrap_or_default();
+                state.participant = state.store.participant(&state.participant_id);
+                return true;
+            }
+            "enabled" => {
+                state.enabled = value.get().unwrap_or(true);
+                return true;
+            }
             _ => return false,
+        };
+        let Some(key) = key else {
+            gst::warning!(self.cat, obj = element, "no key in {}", pspec.name());
+            return true;
+        };
+        if !state.started {
+            state.pending_key = Some(key);
+            return true;
+        }
+        let index = state.key_index;
+        let result = self.install(&mut state, index, &key);
+        drop(state);
+        if let Err(message) = result {
+            gst::element_error!(element, gst::LibraryError::Settings, ["{}", message]);
         }
         true
     }
 
     /// Reads a property both elements have; `None` for any other.
     pub fn property(&self, pspec: &glib::ParamSpec) -> Option<glib::Value> {
+        if pspec.name() == "stats" {
+            return Some(self.property_stats().to_value());
+        }
         let state = self.lock();
         Some(match pspec.name() {
             "key-index" => state.key_index.to_value(),
-            "key-mode" => match state.ctx.keys().mode() {
+            "key-mode" => match state.key_mode {
                 KeyMode::Derived => KeyModeSetting::Hkdf,
                 KeyMode::Raw => KeyModeSetting::Raw,
             }
             .to_value(),
-            "enabled" => state.ctx.enabled().to_value(),
-            "stats" => state.stats.to_structure(state.ctx.keys().current_index()).to_value(),
+            "participant" => state.participant_id.to_value(),
+            "enabled" => state.enabled.to_value(),
+            "verification-code" => state.participant.verification_code().map(|c| code_text(&c)).to_value(),
             _ => return None,
         })
+    }
+
+    /// The `stats` structure of the element as a whole.
+    pub fn property_stats(&self) -> gst::Structure {
+        let state = self.lock();
+        let current = state.participant.lock().keys().current_index();
+        state.stats.to_structure(STATS_NAME, current)
+    }
+
+    /// Takes a key store handed over in a context.
+    pub fn set_context(&self, context: &gst::Context) {
+        let Some(store) = KeyStore::from_context(context) else { return };
+        let mut state = self.lock();
+        state.participant = store.participant(&state.participant_id);
+        state.store = store;
+        state.shared_store = true;
+    }
+
+    /// Asks the application and the bins around for a shared key store (NULL to READY).
+    pub fn request_store(&self, element: &gst::Element) {
+        if self.lock().shared_store {
+            return;
+        }
+        let message = gst::message::NeedContext::builder(KEY_STORE_CONTEXT).src(element).build();
+        let _ = element.post_message(message);
     }
 
     /// Installs a key set while stopped.
@@ -311,15 +416,22 @@ impl Keying {
             state.stats.rejected_keys += 1;
             return Err(format!("key index {index} is above {KEY_INDEX_MAX}"));
         }
-        match state.ctx.keys_mut().set_key(index, key) {
+        match state.participant.set_key(index, key, state.key_mode) {
             Ok(()) => {
-                gst::info!(self.cat, "key installed at index {index} ({} bytes)", key.len());
+                self.log_key_change(&state.participant, &state.participant_id, index);
                 Ok(())
             }
             Err(e) => {
                 state.stats.rejected_keys += 1;
                 Err(format!("key refused: {e}"))
             }
+        }
+    }
+
+    /// Logs, at INFO, a participant's new key by its verification code (never the key).
+    pub fn log_key_change(&self, participant: &Participant, id: &str, index: u32) {
+        if let Some(code) = participant.verification_code() {
+            gst::info!(self.cat, "participant '{id}': key at index {index}, verification code {}", code_text(&code));
         }
     }
 
@@ -337,15 +449,39 @@ impl Keying {
         result.is_ok()
     }
 
-    /// Posts a `jframe-state` element message.
-    pub fn post_stream_state(&self, element: &gst::Element, now: StreamState, key_index: Option<u8>) {
-        gst::info!(self.cat, obj = element, "stream state: {}", now.nick());
-        let structure = gst::Structure::builder("jframe-state")
+    /// Posts a `jframe-state` element message; `stream` adds the SSRC and participant.
+    pub fn post_stream_state(
+        &self,
+        element: &gst::Element,
+        now: StreamState,
+        key_index: Option<u8>,
+        stream: Option<(u32, &str)>,
+    ) {
+        gst::info!(self.cat, obj = element, "stream {stream:?} state: {}", now.nick());
+        let mut structure = gst::Structure::builder("jframe-state")
             .field("state", now.nick())
             .field("key-index", key_index.map_or(-1, i32::from))
             .build();
+        if let Some((ssrc, participant)) = stream {
+            structure.set("ssrc", ssrc);
+            structure.set("participant", participant);
+        }
         let _ = element.post_message(gst::message::Element::builder(structure).src(element).build());
     }
+}
+
+/// `"1234 5678 9012 | 🐶 🐱 …"`.
+fn code_text(code: &VerificationCode) -> String {
+    format!("{} | {}", code.decimal_string(), code.emoji_string())
+}
+
+/// A verification code as a structure: `decimal`, `emoji` and `emoji-names`.
+pub fn verification_structure(code: &VerificationCode) -> gst::Structure {
+    gst::Structure::builder("application/x-jframe-verification-code")
+        .field("decimal", code.decimal_string())
+        .field("emoji", code.emoji_string())
+        .field("emoji-names", code.emoji_names())
+        .build()
 }
 
 /// Gives access to an element's key handling from signal handlers.
@@ -376,7 +512,8 @@ where
             .action()
             .class_handler(|args| {
                 let element = args[0].get::<T::Type>().ok()?;
-                T::from_obj(&element).keying().lock().ctx.keys_mut().clear();
+                let participant = T::from_obj(&element).keying().lock().participant.clone();
+                participant.lock().keys_mut().clear();
                 None
             })
             .build(),

@@ -7,9 +7,11 @@ pub mod jframe;
 mod jframedec;
 mod jframeenc;
 mod keying;
+pub mod keystore;
 
 pub use jframedec::JFrameDec;
 pub use jframeenc::JFrameEnc;
+pub use keystore::KeyStore;
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     jframeenc::register(plugin)?;

@@ -11,6 +11,7 @@ mod cipher;
 mod context;
 mod frame;
 pub mod iv;
+pub mod verification;
 mod keys;
 
 pub use context::{

@@ -1,4 +1,6 @@
-use std::sync::LazyLock;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 
 use gst::glib;
 use gst::prelude::*;
@@ -6,7 +8,8 @@ use gst::subclass::prelude::*;
 use gst_base::subclass::prelude::*;
 
 use crate::jframe::{DEFAULT_RATCHET_WINDOW, DecryptError, DecryptOutcome};
-use crate::keying::{self, Drop, Keyed, Keying, Media, StreamState};
+use crate::keying::{self, Drop, Keyed, Keying, Media, Stats, StreamState, update_reported};
+use crate::keystore::Participant;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new("jframedec", gst::DebugColorFlags::empty(), Some("JFrame decryption"))
@@ -15,8 +18,19 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
 /// Upper bound of `ratchet-window`: each step is one more AES-GCM attempt per bad frame.
 const RATCHET_WINDOW_MAX: u32 = 64;
 
+/// A stream from one SSRC (known from `GstRTPSourceMeta`) and whose keys it uses.
+#[derive(Default)]
+struct Stream {
+    /// `None`: the element's own participant.
+    participant: Option<(String, Arc<Participant>)>,
+    stats: Stats,
+    reported: Option<StreamState>,
+}
+
 pub struct JFrameDec {
     keying: Keying,
+    streams: Mutex<HashMap<u32, Stream>>,
+    ratchet_window: AtomicU32,
 }
 
 impl Keyed for JFrameDec {
@@ -32,7 +46,63 @@ impl ObjectSubclass for JFrameDec {
     type ParentType = gst_base::BaseTransform;
 
     fn new() -> Self {
-        JFrameDec { keying: Keying::new(*CAT) }
+        JFrameDec {
+            keying: Keying::new(*CAT),
+            streams: Mutex::new(HashMap::new()),
+            ratchet_window: AtomicU32::new(DEFAULT_RATCHET_WINDOW),
+        }
+    }
+}
+
+impl JFrameDec {
+    fn streams(&self) -> MutexGuard<'_, HashMap<u32, Stream>> {
+        self.streams.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The participant an SSRC is mapped to. A new SSRC is asked about once, through
+    /// `request-participant`; the answer may also come later, by `set-ssrc-participant`.
+    fn participant_of(&self, ssrc: u32) -> Option<Arc<Participant>> {
+        if let Some(stream) = self.streams().get(&ssrc) {
+            return stream.participant.as_ref().map(|(_, p)| p.clone());
+        }
+        self.streams().insert(ssrc, Stream::default());
+        let answer = self.obj().emit_by_name::<Option<String>>("request-participant", &[&ssrc]);
+        answer.map(|id| self.map_ssrc(ssrc, &id))
+    }
+
+    fn map_ssrc(&self, ssrc: u32, id: &str) -> Arc<Participant> {
+        let participant = self.keying.lock().store().participant(id);
+        gst::info!(CAT, imp = self, "SSRC {ssrc} is participant '{id}'");
+        let mut streams = self.streams();
+        streams.entry(ssrc).or_default().participant = Some((id.to_owned(), participant.clone()));
+        participant
+    }
+
+    fn stats(&self) -> gst::Structure {
+        let mut stats = self.keying.property_stats();
+        let streams = self.streams();
+        let mut participants: HashMap<&str, (Stats, Option<u8>)> = HashMap::new();
+        let mut per_ssrc = Vec::new();
+        for (ssrc, stream) in streams.iter() {
+            let (id, key_index) = match &stream.participant {
+                Some((id, participant)) => (id.as_str(), participant.lock().keys().current_index()),
+                None => ("", None),
+            };
+            let mut structure = stream.stats.to_structure("application/x-jframe-stream-stats", key_index);
+            structure.set("ssrc", *ssrc);
+            structure.set("participant", id);
+            per_ssrc.push(structure.to_send_value());
+            let entry = participants.entry(id).or_insert_with(|| (Stats::default(), key_index));
+            entry.0.add(&stream.stats);
+        }
+        let per_participant = participants.into_iter().map(|(id, (stats, key_index))| {
+            let mut structure = stats.to_structure("application/x-jframe-participant-stats", key_index);
+            structure.set("participant", id);
+            structure.to_send_value()
+        });
+        stats.set("streams", gst::Array::from_values(per_ssrc));
+        stats.set("participants", gst::Array::from_values(per_participant));
+        stats
     }
 }
 
@@ -72,6 +142,26 @@ impl ObjectImpl for JFrameDec {
                     .run_last()
                     .build(),
             );
+            signals.push(
+                glib::subclass::Signal::builder("request-participant")
+                    .param_types([u32::static_type()])
+                    .return_type::<Option<String>>()
+                    .run_last()
+                    .build(),
+            );
+            signals.push(
+                glib::subclass::Signal::builder("set-ssrc-participant")
+                    .param_types([u32::static_type(), String::static_type()])
+                    .action()
+                    .class_handler(|args| {
+                        let element = args[0].get::<super::JFrameDec>().ok()?;
+                        let ssrc = args[1].get::<u32>().ok()?;
+                        let id = args[2].get::<String>().ok()?;
+                        element.imp().map_ssrc(ssrc, &id);
+                        None
+                    })
+                    .build(),
+            );
             signals
         });
         SIGNALS.as_ref()
@@ -80,15 +170,17 @@ impl ObjectImpl for JFrameDec {
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
         if pspec.name() == "ratchet-window" {
             let window = value.get().unwrap_or(DEFAULT_RATCHET_WINDOW);
-            self.keying.lock().ctx.set_ratchet_window(window);
+            self.ratchet_window.store(window, Ordering::Relaxed);
             return;
         }
         self.keying.set_property(self.obj().upcast_ref(), pspec, value);
     }
 
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
-        if pspec.name() == "ratchet-window" {
-            return self.keying.lock().ctx.ratchet_window().to_value();
+        match pspec.name() {
+            "ratchet-window" => return self.ratchet_window.load(Ordering::Relaxed).to_value(),
+            "stats" => return self.stats().to_value(),
+            _ => (),
         }
         self.keying.property(pspec).unwrap_or_else(|| pspec.default_value().clone())
     }
@@ -116,6 +208,18 @@ impl ElementImpl for JFrameDec {
         static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(keying::pad_templates);
         TEMPLATES.as_ref()
     }
+
+    fn set_context(&self, context: &gst::Context) {
+        self.keying.set_context(context);
+        self.parent_set_context(context);
+    }
+
+    fn change_state(&self, transition: gst::StateChange) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
+        if transition == gst::StateChange::NullToReady {
+            self.keying.request_store(self.obj().upcast_ref());
+        }
+        self.parent_change_state(transition)
+    }
 }
 
 impl BaseTransformImpl for JFrameDec {
@@ -140,45 +244,63 @@ impl BaseTransformImpl for JFrameDec {
     }
 
     fn transform_ip(&self, buffer: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let mut state = self.keying.lock();
-        let media = state.media.ok_or(gst::FlowError::NotNegotiated)?;
+        let (own_participant, media, enabled) = {
+            let state = self.keying.lock();
+            (state.participant().clone(), state.media.ok_or(gst::FlowError::NotNegotiated)?, state.enabled)
+        };
+        let ssrc = buffer.meta::<gst_rtp::RTPSourceMeta>().and_then(|meta| meta.ssrc());
+        let participant = ssrc.and_then(|ssrc| self.participant_of(ssrc)).unwrap_or(own_participant);
         let mut map = buffer.map_writable().map_err(|_| gst::FlowError::Error)?;
         let frame_kid = map.last().copied();
-        let outcome = state.ctx.decrypt(media.frame_kind(&map), &mut map);
+        let (outcome, key_index) = if enabled {
+            let mut ctx = participant.lock();
+            ctx.set_ratchet_window(self.ratchet_window.load(Ordering::Relaxed));
+            let outcome = ctx.decrypt(media.frame_kind(&map), &mut map);
+            (outcome, ctx.keys().current_index())
+        } else {
+            (Ok(DecryptOutcome::PassThrough), None)
+        };
         drop(map);
-        let mut ratcheted = None;
+        let mut frame_stats = Stats::default();
         let (result, stream_state) = match outcome {
             Ok(DecryptOutcome::Decrypted { len, ratchet_steps }) => {
                 buffer.set_size(len);
-                state.stats.frames += 1;
-                state.stats.bytes += len as u64;
-                if ratchet_steps > 0 {
-                    state.stats.ratchets += u64::from(ratchet_steps);
-                    ratcheted = Some(ratchet_steps);
-                }
+                frame_stats.frames = 1;
+                frame_stats.bytes = len as u64;
+                frame_stats.ratchets = u64::from(ratchet_steps);
                 (Ok(gst::FlowSuccess::Ok), StreamState::Ok)
             }
             Ok(DecryptOutcome::PassThrough) => {
-                state.stats.passed_through += 1;
+                frame_stats.passed_through = 1;
                 (Ok(gst::FlowSuccess::Ok), StreamState::Disabled)
             }
             Err(e) => {
                 let reason = drop_reason(e);
-                state.stats.count_drop(reason);
-                gst::log!(CAT, imp = self, "dropping frame: {e}");
+                frame_stats.count_drop(reason);
+                gst::log!(CAT, imp = self, "dropping frame of SSRC {ssrc:?}: {e}");
                 (Ok(gst_base::BASE_TRANSFORM_FLOW_DROPPED), StreamState::of_drop(reason))
             }
         };
-        let changed = state.update_stream_state(stream_state);
-        let key_index = state.ctx.keys().current_index();
-        drop(state);
+        self.keying.lock().stats.add(&frame_stats);
+        let (changed, participant_id) = match ssrc {
+            Some(ssrc) => {
+                let mut streams = self.streams();
+                let stream = streams.entry(ssrc).or_default();
+                stream.stats.add(&frame_stats);
+                let id = stream.participant.as_ref().map_or(String::new(), |(id, _)| id.clone());
+                (update_reported(&mut stream.reported, stream_state), id)
+            }
+            None => (self.keying.lock().update_stream_state(stream_state), String::new()),
+        };
         // Signals and messages go out unlocked: their handlers may call back into the element.
-        if let (Some(steps), Some(kid)) = (ratcheted, frame_kid) {
+        if let (steps @ 1.., Some(kid)) = (frame_stats.ratchets as u32, frame_kid) {
             gst::info!(CAT, imp = self, "followed a sender ratchet of {steps} step(s) at key index {kid}");
+            self.keying.log_key_change(&participant, &participant_id, u32::from(kid));
             self.obj().emit_by_name::<()>("ratcheted", &[&u32::from(kid), &steps]);
         }
         if let Some(now) = changed {
-            self.keying.post_stream_state(self.obj().upcast_ref(), now, key_index);
+            let stream = ssrc.map(|ssrc| (ssrc, participant_id.as_str()));
+            self.keying.post_stream_state(self.obj().upcast_ref(), now, key_index, stream);
         }
         result
     }

@@ -46,11 +46,13 @@ impl JFrameEnc {
     }
 
     fn ratchet(&self) -> bool {
-        let mut state = self.keying.lock();
-        match state.ctx.keys_mut().ratchet_current() {
+        let participant = self.keying.lock().participant().clone();
+        let ratcheted = participant.lock().keys_mut().ratchet_current();
+        match ratcheted {
             Ok(()) => {
-                state.stats.ratchets += 1;
-                gst::info!(CAT, imp = self, "ratcheted the key at index {:?}", state.ctx.keys().current_index());
+                self.keying.lock().stats.ratchets += 1;
+                let index = participant.lock().keys().current_index().map_or(0, u32::from);
+                self.keying.log_key_change(&participant, "(this sender)", index);
                 true
             }
             Err(e) => {
@@ -133,6 +135,18 @@ impl ElementImpl for JFrameEnc {
         static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(keying::pad_templates);
         TEMPLATES.as_ref()
     }
+
+    fn set_context(&self, context: &gst::Context) {
+        self.keying.set_context(context);
+        self.parent_set_context(context);
+    }
+
+    fn change_state(&self, transition: gst::StateChange) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
+        if transition == gst::StateChange::NullToReady {
+            self.keying.request_store(self.obj().upcast_ref());
+        }
+        self.parent_change_state(transition)
+    }
 }
 
 impl BaseTransformImpl for JFrameEnc {
@@ -157,16 +171,23 @@ impl BaseTransformImpl for JFrameEnc {
     }
 
     fn transform_ip(&self, buffer: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let (participant, media, enabled) = {
+            let state = self.keying.lock();
+            (state.participant().clone(), state.media.ok_or(gst::FlowError::NotNegotiated)?, state.enabled)
+        };
+        let size = buffer.size() as u64;
+        let outcome = if enabled {
+            let iv = self.ivs().next().ok_or_else(|| {
+                gst::element_imp_error!(self, gst::StreamError::Failed, ["IV counter exhausted"]);
+                gst::FlowError::Error
+            })?;
+            let mut map = buffer.map_writable().map_err(|_| gst::FlowError::Error)?;
+            let ctx = participant.lock();
+            ctx.encrypt(media.frame_kind(&map), &mut map, iv)
+        } else {
+            Ok(EncryptOutcome::PassThrough)
+        };
         let mut state = self.keying.lock();
-        let media = state.media.ok_or(gst::FlowError::NotNegotiated)?;
-        let iv = self.ivs().next().ok_or_else(|| {
-            gst::element_imp_error!(self, gst::StreamError::Failed, ["IV counter exhausted"]);
-            gst::FlowError::Error
-        })?;
-        let mut map = buffer.map_writable().map_err(|_| gst::FlowError::Error)?;
-        let outcome = state.ctx.encrypt(media.frame_kind(&map), &mut map, iv);
-        let size = map.len() as u64;
-        drop(map);
         let (result, stream_state) = match outcome {
             Ok(EncryptOutcome::Encrypted(trailer)) => {
                 buffer.append_memory(gst::Memory::from_slice(trailer.0));
@@ -189,13 +210,13 @@ impl BaseTransformImpl for JFrameEnc {
             }
         };
         let changed = state.update_stream_state(stream_state);
-        let key_index = state.ctx.keys().current_index();
         drop(state);
         if let Some(now) = changed {
             if now == StreamState::MissingKey {
                 gst::warning!(CAT, imp = self, "no key: dropping frames until one is set (never sending them in clear)");
             }
-            self.keying.post_stream_state(self.obj().upcast_ref(), now, key_index);
+            let key_index = participant.lock().keys().current_index();
+            self.keying.post_stream_state(self.obj().upcast_ref(), now, key_index, None);
         }
         result
     }
