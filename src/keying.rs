@@ -11,7 +11,8 @@ use sha2::{Digest, Sha256};
 
 use crate::jframe::verification::VerificationCode;
 use crate::jframe::{FrameKind, KeyMode, Secret};
-use crate::keystore::{KEY_STORE_CONTEXT, KeyStore, Participant};
+use crate::keystore::{KEY_STORE_CONTEXT, KeyStore, LocalKeys, Participant, SharedLocalKeys};
+use crate::lock;
 
 /// How the bytes given as a key become an AES key.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Hash, glib::Enum)]
@@ -161,15 +162,16 @@ impl StreamState {
     }
 }
 
-/// An element's settings and counters. Frames lock it only to find their participant
-/// and to count; the encryption itself runs under the participant's own lock, so each
-/// frame is processed entirely under one key.
+/// An element's settings and counters. Frames lock it only to find their keys and to
+/// count; the encryption itself runs under the lock of the element's working copy of
+/// the keys, so each frame is processed entirely under one key.
 pub struct State {
     store: KeyStore,
     /// Whether the store came from the application (through a context).
     shared_store: bool,
     participant_id: String,
     participant: Arc<Participant>,
+    local: SharedLocalKeys,
     key_index: u32,
     key_mode: KeyMode,
     /// A `key` set while stopped: installed on start, once `key-mode` and
@@ -187,9 +189,15 @@ impl State {
         &self.store
     }
 
-    /// The participant whose keys the element's own properties and signals set.
-    pub fn participant(&self) -> &Arc<Participant> {
-        &self.participant
+    /// The element's working copy of its participant's keys.
+    pub fn local_keys(&self) -> &SharedLocalKeys {
+        &self.local
+    }
+
+    fn use_participant(&mut self, id: String) {
+        self.participant = self.store.participant(&id);
+        self.local = LocalKeys::shared(self.participant.clone());
+        self.participant_id = id;
     }
 
     /// Records the state of the element's stream after a frame; returns it when it changed.
@@ -220,12 +228,14 @@ impl Keying {
     pub fn new(cat: gst::DebugCategory) -> Keying {
         let store = KeyStore::new();
         let participant = store.participant("");
+        let local = LocalKeys::shared(participant.clone());
         Keying {
             state: Mutex::new(State {
                 store,
                 shared_store: false,
                 participant_id: String::new(),
                 participant,
+                local,
                 key_index: 0,
                 key_mode: KeyMode::Derived,
                 pending_key: None,
@@ -240,9 +250,7 @@ impl Keying {
     }
 
     pub fn lock(&self) -> MutexGuard<'_, State> {
-        // A panic while holding the lock cannot leave the state half-changed in a way
-        // that matters more than stopping the stream would.
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        crate::lock(&self.state)
     }
 
     /// The properties both elements have.
@@ -322,8 +330,7 @@ impl Keying {
             }
             "participant" => {
                 let id: Option<String> = value.get().unwrap_or(None);
-                state.participant_id = id.unwrap_or_default();
-                state.participant = state.store.participant(&state.participant_id);
+                state.use_participant(id.unwrap_or_default());
                 return true;
             }
             "enabled" => {
@@ -364,7 +371,7 @@ impl Keying {
             .to_value(),
             "participant" => state.participant_id.to_value(),
             "enabled" => state.enabled.to_value(),
-            "verification-code" => state.participant.verification_code().map(|c| code_text(&c)).to_value(),
+            "verification-code" => lock(&state.local).verification_code().map(|c| code_text(&c)).to_value(),
             _ => return None,
         })
     }
@@ -372,7 +379,7 @@ impl Keying {
     /// The `stats` structure of the element as a whole.
     pub fn property_stats(&self) -> gst::Structure {
         let state = self.lock();
-        let current = state.participant.lock().keys().current_index();
+        let current = lock(&state.local).ctx().0.keys().current_index();
         state.stats.to_structure(STATS_NAME, current)
     }
 
@@ -380,9 +387,10 @@ impl Keying {
     pub fn set_context(&self, context: &gst::Context) {
         let Some(store) = KeyStore::from_context(context) else { return };
         let mut state = self.lock();
-        state.participant = store.participant(&state.participant_id);
         state.store = store;
         state.shared_store = true;
+        let id = std::mem::take(&mut state.participant_id);
+        state.use_participant(id);
     }
 
     /// Asks the application and the bins around for a shared key store (NULL to READY).
@@ -418,7 +426,7 @@ impl Keying {
         }
         match state.participant.set_key(index, key, state.key_mode) {
             Ok(()) => {
-                self.log_key_change(&state.participant, &state.participant_id, index);
+                self.log_key_change(&state.participant_id, index, state.participant.verification_code());
                 Ok(())
             }
             Err(e) => {
@@ -428,9 +436,26 @@ impl Keying {
         }
     }
 
+    /// Ratchets the participant's current key in place (a sender, when someone joins).
+    pub fn ratchet(&self) -> bool {
+        let mut state = self.lock();
+        match state.participant.ratchet() {
+            Ok(()) => {
+                state.stats.ratchets += 1;
+                let index = state.participant.current_index().map_or(0, u32::from);
+                self.log_key_change(&state.participant_id, index, state.participant.verification_code());
+                true
+            }
+            Err(e) => {
+                gst::warning!(self.cat, "cannot ratchet: {e}");
+                false
+            }
+        }
+    }
+
     /// Logs, at INFO, a participant's new key by its verification code (never the key).
-    pub fn log_key_change(&self, participant: &Participant, id: &str, index: u32) {
-        if let Some(code) = participant.verification_code() {
+    pub fn log_key_change(&self, id: &str, index: u32, code: Option<VerificationCode>) {
+        if let Some(code) = code {
             gst::info!(self.cat, "participant '{id}': key at index {index}, verification code {}", code_text(&code));
         }
     }
@@ -512,8 +537,7 @@ where
             .action()
             .class_handler(|args| {
                 let element = args[0].get::<T::Type>().ok()?;
-                let participant = T::from_obj(&element).keying().lock().participant.clone();
-                participant.lock().keys_mut().clear();
+                T::from_obj(&element).keying().lock().participant.clear();
                 None
             })
             .build(),

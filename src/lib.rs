@@ -13,6 +13,11 @@ pub use jframedec::JFrameDec;
 pub use jframeenc::JFrameEnc;
 pub use keystore::KeyStore;
 
+/// Locks a mutex; a panic elsewhere while it was held does not stop the stream.
+pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     jframeenc::register(plugin)?;
     jframedec::register(plugin)?;

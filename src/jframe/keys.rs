@@ -101,6 +101,14 @@ impl Key {
         }
     }
 
+    /// The same key, derived anew (ciphers are not shared between rings).
+    fn copy(&self) -> Option<Key> {
+        match &self.material {
+            Some(material) => Some(Key::from_material(material.clone())),
+            None => FrameCipher::new(self.cipher.key()).ok().map(|cipher| Key { material: None, cipher }),
+        }
+    }
+
     fn ratcheted(&self) -> Option<Key> {
         self.material.as_ref().map(|m| Key::from_material(ratchet(m)))
     }
@@ -188,6 +196,20 @@ impl KeyRing {
     pub fn clear(&mut self) {
         self.slots.iter_mut().for_each(|s| *s = None);
         self.current = None;
+    }
+
+    /// Gives slot `slot` the key `from` has there (or empties it); the current slot
+    /// stays as it is.
+    pub fn copy_slot(&mut self, from: &KeyRing, slot: u8) {
+        let key = from.slots.get(usize::from(slot)).and_then(Option::as_ref).and_then(|s| s.key.copy());
+        if let Some(target) = self.slots.get_mut(usize::from(slot)) {
+            *target = key.map(Slot::new);
+        }
+    }
+
+    /// Makes `slot` the current slot (`None`: no current slot).
+    pub fn set_current(&mut self, slot: Option<u8>) {
+        self.current = slot.filter(|&s| usize::from(s) < KEY_RING_SIZE);
     }
 
     /// Ratchets the current key in place (same index), as a sender does when someone joins.

@@ -1,6 +1,6 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
+use std::sync::{LazyLock, Mutex, MutexGuard};
 
 use gst::glib;
 use gst::prelude::*;
@@ -9,7 +9,8 @@ use gst_base::subclass::prelude::*;
 
 use crate::jframe::{DEFAULT_RATCHET_WINDOW, DecryptError, DecryptOutcome};
 use crate::keying::{self, Drop, Keyed, Keying, Media, Stats, StreamState, update_reported};
-use crate::keystore::Participant;
+use crate::keystore::{LocalKeys, SharedLocalKeys};
+use crate::lock;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new("jframedec", gst::DebugColorFlags::empty(), Some("JFrame decryption"))
@@ -22,14 +23,21 @@ const RATCHET_WINDOW_MAX: u32 = 64;
 #[derive(Default)]
 struct Stream {
     /// `None`: the element's own participant.
-    participant: Option<(String, Arc<Participant>)>,
+    participant: Option<(String, SharedLocalKeys)>,
     stats: Stats,
     reported: Option<StreamState>,
 }
 
+#[derive(Default)]
+struct Streams {
+    by_ssrc: HashMap<u32, Stream>,
+    /// One working copy of each participant's keys, shared by its SSRCs.
+    keys: HashMap<String, SharedLocalKeys>,
+}
+
 pub struct JFrameDec {
     keying: Keying,
-    streams: Mutex<HashMap<u32, Stream>>,
+    streams: Mutex<Streams>,
     ratchet_window: AtomicU32,
 }
 
@@ -48,34 +56,40 @@ impl ObjectSubclass for JFrameDec {
     fn new() -> Self {
         JFrameDec {
             keying: Keying::new(*CAT),
-            streams: Mutex::new(HashMap::new()),
+            streams: Mutex::new(Streams::default()),
             ratchet_window: AtomicU32::new(DEFAULT_RATCHET_WINDOW),
         }
     }
 }
 
 impl JFrameDec {
-    fn streams(&self) -> MutexGuard<'_, HashMap<u32, Stream>> {
-        self.streams.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    fn streams(&self) -> MutexGuard<'_, Streams> {
+        lock(&self.streams)
     }
 
-    /// The participant an SSRC is mapped to. A new SSRC is asked about once, through
-    /// `request-participant`; the answer may also come later, by `set-ssrc-participant`.
-    fn participant_of(&self, ssrc: u32) -> Option<Arc<Participant>> {
-        if let Some(stream) = self.streams().get(&ssrc) {
-            return stream.participant.as_ref().map(|(_, p)| p.clone());
+    /// The keys of the participant an SSRC is mapped to. A new SSRC is asked about
+    /// once, through `request-participant`; the answer may also come later, by
+    /// `set-ssrc-participant`.
+    fn keys_of(&self, ssrc: u32) -> Option<SharedLocalKeys> {
+        if let Some(stream) = self.streams().by_ssrc.get(&ssrc) {
+            return stream.participant.as_ref().map(|(_, keys)| keys.clone());
         }
-        self.streams().insert(ssrc, Stream::default());
+        self.streams().by_ssrc.insert(ssrc, Stream::default());
         let answer = self.obj().emit_by_name::<Option<String>>("request-participant", &[&ssrc]);
         answer.map(|id| self.map_ssrc(ssrc, &id))
     }
 
-    fn map_ssrc(&self, ssrc: u32, id: &str) -> Arc<Participant> {
-        let participant = self.keying.lock().store().participant(id);
+    fn map_ssrc(&self, ssrc: u32, id: &str) -> SharedLocalKeys {
+        let store = self.keying.lock().store().clone();
         gst::info!(CAT, imp = self, "SSRC {ssrc} is participant '{id}'");
         let mut streams = self.streams();
-        streams.entry(ssrc).or_default().participant = Some((id.to_owned(), participant.clone()));
-        participant
+        let keys = streams
+            .keys
+            .entry(id.to_owned())
+            .or_insert_with(|| LocalKeys::shared(store.participant(id)))
+            .clone();
+        streams.by_ssrc.entry(ssrc).or_default().participant = Some((id.to_owned(), keys.clone()));
+        keys
     }
 
     fn stats(&self) -> gst::Structure {
@@ -83,9 +97,9 @@ impl JFrameDec {
         let streams = self.streams();
         let mut participants: HashMap<&str, (Stats, Option<u8>)> = HashMap::new();
         let mut per_ssrc = Vec::new();
-        for (ssrc, stream) in streams.iter() {
+        for (ssrc, stream) in streams.by_ssrc.iter() {
             let (id, key_index) = match &stream.participant {
-                Some((id, participant)) => (id.as_str(), participant.lock().keys().current_index()),
+                Some((id, keys)) => (id.as_str(), lock(keys).ctx().0.keys().current_index()),
                 None => ("", None),
             };
             let mut structure = stream.stats.to_structure("application/x-jframe-stream-stats", key_index);
@@ -244,21 +258,24 @@ impl BaseTransformImpl for JFrameDec {
     }
 
     fn transform_ip(&self, buffer: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let (own_participant, media, enabled) = {
+        let (own_keys, media, enabled) = {
             let state = self.keying.lock();
-            (state.participant().clone(), state.media.ok_or(gst::FlowError::NotNegotiated)?, state.enabled)
+            (state.local_keys().clone(), state.media.ok_or(gst::FlowError::NotNegotiated)?, state.enabled)
         };
         let ssrc = buffer.meta::<gst_rtp::RTPSourceMeta>().and_then(|meta| meta.ssrc());
-        let participant = ssrc.and_then(|ssrc| self.participant_of(ssrc)).unwrap_or(own_participant);
+        let keys = ssrc.and_then(|ssrc| self.keys_of(ssrc)).unwrap_or(own_keys);
         let mut map = buffer.map_writable().map_err(|_| gst::FlowError::Error)?;
         let frame_kid = map.last().copied();
-        let (outcome, key_index) = if enabled {
-            let mut ctx = participant.lock();
+        let (outcome, key_index, code) = if enabled {
+            let mut keys = lock(&keys);
+            let (ctx, _) = keys.ctx();
             ctx.set_ratchet_window(self.ratchet_window.load(Ordering::Relaxed));
             let outcome = ctx.decrypt(media.frame_kind(&map), &mut map);
-            (outcome, ctx.keys().current_index())
+            let key_index = ctx.keys().current_index();
+            let ratcheted = matches!(outcome, Ok(DecryptOutcome::Decrypted { ratchet_steps: 1.., .. }));
+            (outcome, key_index, ratcheted.then(|| keys.verification_code()).flatten())
         } else {
-            (Ok(DecryptOutcome::PassThrough), None)
+            (Ok(DecryptOutcome::PassThrough), None, None)
         };
         drop(map);
         let mut frame_stats = Stats::default();
@@ -285,7 +302,7 @@ impl BaseTransformImpl for JFrameDec {
         let (changed, participant_id) = match ssrc {
             Some(ssrc) => {
                 let mut streams = self.streams();
-                let stream = streams.entry(ssrc).or_default();
+                let stream = streams.by_ssrc.entry(ssrc).or_default();
                 stream.stats.add(&frame_stats);
                 let id = stream.participant.as_ref().map_or(String::new(), |(id, _)| id.clone());
                 (update_reported(&mut stream.reported, stream_state), id)
@@ -295,7 +312,7 @@ impl BaseTransformImpl for JFrameDec {
         // Signals and messages go out unlocked: their handlers may call back into the element.
         if let (steps @ 1.., Some(kid)) = (frame_stats.ratchets as u32, frame_kid) {
             gst::info!(CAT, imp = self, "followed a sender ratchet of {steps} step(s) at key index {kid}");
-            self.keying.log_key_change(&participant, &participant_id, u32::from(kid));
+            self.keying.log_key_change(&participant_id, u32::from(kid), code);
             self.obj().emit_by_name::<()>("ratcheted", &[&u32::from(kid), &steps]);
         }
         if let Some(now) = changed {

@@ -8,6 +8,7 @@ use gst_base::subclass::prelude::*;
 use crate::jframe::iv::{IvSequence, random_u32};
 use crate::jframe::{EncryptError, EncryptOutcome};
 use crate::keying::{self, Drop, Keyed, Keying, Media, StreamState};
+use crate::lock;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new("jframeenc", gst::DebugColorFlags::empty(), Some("JFrame encryption"))
@@ -42,24 +43,7 @@ impl ObjectSubclass for JFrameEnc {
 
 impl JFrameEnc {
     fn ivs(&self) -> std::sync::MutexGuard<'_, IvSequence> {
-        self.ivs.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    fn ratchet(&self) -> bool {
-        let participant = self.keying.lock().participant().clone();
-        let ratcheted = participant.lock().keys_mut().ratchet_current();
-        match ratcheted {
-            Ok(()) => {
-                self.keying.lock().stats.ratchets += 1;
-                let index = participant.lock().keys().current_index().map_or(0, u32::from);
-                self.keying.log_key_change(&participant, "(this sender)", index);
-                true
-            }
-            Err(e) => {
-                gst::warning!(CAT, imp = self, "cannot ratchet: {e}");
-                false
-            }
-        }
+        lock(&self.ivs)
     }
 }
 
@@ -89,7 +73,7 @@ impl ObjectImpl for JFrameEnc {
                     .action()
                     .class_handler(|args| {
                         let element = args[0].get::<super::JFrameEnc>().ok()?;
-                        Some(element.imp().ratchet().to_value())
+                        Some(element.imp().keying.ratchet().to_value())
                     })
                     .build(),
             );
@@ -171,9 +155,9 @@ impl BaseTransformImpl for JFrameEnc {
     }
 
     fn transform_ip(&self, buffer: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let (participant, media, enabled) = {
+        let (local, media, enabled) = {
             let state = self.keying.lock();
-            (state.participant().clone(), state.media.ok_or(gst::FlowError::NotNegotiated)?, state.enabled)
+            (state.local_keys().clone(), state.media.ok_or(gst::FlowError::NotNegotiated)?, state.enabled)
         };
         let size = buffer.size() as u64;
         let outcome = if enabled {
@@ -182,7 +166,8 @@ impl BaseTransformImpl for JFrameEnc {
                 gst::FlowError::Error
             })?;
             let mut map = buffer.map_writable().map_err(|_| gst::FlowError::Error)?;
-            let ctx = participant.lock();
+            let mut local = lock(&local);
+            let (ctx, _) = local.ctx();
             ctx.encrypt(media.frame_kind(&map), &mut map, iv)
         } else {
             Ok(EncryptOutcome::PassThrough)
@@ -215,7 +200,7 @@ impl BaseTransformImpl for JFrameEnc {
             if now == StreamState::MissingKey {
                 gst::warning!(CAT, imp = self, "no key: dropping frames until one is set (never sending them in clear)");
             }
-            let key_index = participant.lock().keys().current_index();
+            let key_index = lock(&local).ctx().0.keys().current_index();
             self.keying.post_stream_state(self.obj().upcast_ref(), now, key_index, None);
         }
         result

@@ -16,7 +16,7 @@ pub struct KeyStore {
 
 impl KeyStore {
     pub(super) fn participants(&self) -> MutexGuard<'_, HashMap<String, Arc<Participant>>> {
-        self.participants.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        crate::lock(&self.participants)
     }
 }
 
