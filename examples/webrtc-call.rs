@@ -1,0 +1,282 @@
+//! An end-to-end encrypted call between two `webrtcbin` peers in one process.
+//!
+//! The caller sends VP8 and Opus, encrypted before the payloaders; the callee decrypts
+//! after the depayloaders and decodes. SDP and ICE candidates are exchanged in process
+//! and ICE stays on 127.0.0.1. Options play out what happens during a call:
+//!
+//! ```text
+//! cargo run --release --example webrtc-call -- [--seconds 5] [--both-ways]
+//!     [--rotate-at SECS]      the caller moves to a new key at index 1 (the callee has it already)
+//!     [--ratchet-at SECS]     the caller ratchets its key, as when someone joins
+//!     [--late-receiver SECS]  the callee ignores media until then, then waits for a key frame
+//!     [--receiver-key HEX]    the callee has another key: it must decode nothing, without errors
+//! ```
+
+mod common;
+
+use std::ffi::{CString, c_char, c_void};
+use std::time::{Duration, Instant};
+
+use common::{Args, Counter, DEFAULT_KEY, Result, by_name, dropped, report, stat};
+use gst::glib;
+use gst::prelude::*;
+
+/// The key the caller moves to with `--rotate-at`.
+const NEXT_KEY: &str = "fae90ddb573c346db93e00e1dcb9732f3f5c462ba37d2ccafe9162a356c4b80d";
+
+#[link(name = "nice")]
+unsafe extern "C" {
+    fn nice_address_new() -> *mut c_void;
+    fn nice_address_set_from_string(address: *mut c_void, text: *const c_char) -> glib::ffi::gboolean;
+    fn nice_address_free(address: *mut c_void);
+    fn nice_agent_add_local_address(agent: *mut glib::gobject_ffi::GObject, address: *const c_void) -> glib::ffi::gboolean;
+}
+
+/// Keeps webrtcbin's ICE on loopback: libnice skips loopback interfaces unless told.
+fn ice_on_loopback(webrtc: &gst::Element) -> Result<()> {
+    let ice = webrtc.property::<glib::Object>("ice-agent");
+    ice.set_property("ice-tcp", false);
+    let agent = ice.property::<glib::Object>("agent");
+    let text = CString::new("127.0.0.1")?;
+    // SAFETY: `agent` is the live NiceAgent of webrtcbin's ICE object, and the address
+    // is allocated, set and freed here; libnice copies it.
+    let added = unsafe {
+        let address = nice_address_new();
+        let added = nice_address_set_from_string(address, text.as_ptr()) != 0
+            && nice_agent_add_local_address(agent.as_ptr(), address) != 0;
+        nice_address_free(address);
+        added
+    };
+    if added { Ok(()) } else { Err("libnice refused 127.0.0.1".into()) }
+}
+
+/// One peer: a pipeline with a webrtcbin, optionally sending test media, and decoding
+/// what it receives.
+struct Peer {
+    pipeline: gst::Pipeline,
+    webrtc: gst::Element,
+    video_decoded: Counter,
+    audio_decoded: Counter,
+}
+
+impl Peer {
+    fn new(sends: bool, key: &str, receiver_key: &str) -> Result<Peer> {
+        let send = if sends {
+            format!(
+                "videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=30/1 ! \
+                   vp8enc deadline=1 keyframe-max-dist=2000 ! jframeenc name=venc key={key} ! jframevp8pay pt=96 ! \
+                   application/x-rtp,media=video,encoding-name=VP8,payload=96,clock-rate=90000 ! wb. \
+                 audiotestsrc is-live=true wave=ticks ! opusenc ! jframeenc name=aenc key={key} ! rtpopuspay pt=111 ! \
+                   application/x-rtp,media=audio,encoding-name=OPUS,payload=111,clock-rate=48000 ! wb."
+            )
+        } else {
+            String::new()
+        };
+        let pipeline = gst::parse::launch(&format!("webrtcbin name=wb bundle-policy=max-bundle {send}"))?
+            .downcast::<gst::Pipeline>()
+            .map_err(|_| "not a pipeline")?;
+        let webrtc = by_name(pipeline.upcast_ref(), "wb")?;
+        ice_on_loopback(&webrtc)?;
+        let peer = Peer { pipeline, webrtc, video_decoded: Counter::default(), audio_decoded: Counter::default() };
+        peer.decode_incoming(receiver_key.to_owned());
+        Ok(peer)
+    }
+
+    /// Links each incoming stream to depayloader ! jframedec ! decoder.
+    fn decode_incoming(&self, key: String) {
+        let pipeline = self.pipeline.downgrade();
+        let (video, audio) = (self.video_decoded.clone(), self.audio_decoded.clone());
+        self.webrtc.connect_pad_added(move |_, pad| {
+            let Some(pipeline) = pipeline.upgrade() else { return };
+            if let Err(e) = link_decoder(&pipeline, pad, &key, &video, &audio) {
+                eprintln!("cannot decode {}: {e}", pad.name());
+            }
+        });
+    }
+
+    fn element(&self, name: &str) -> Option<gst::Element> {
+        self.pipeline.by_name(name)
+    }
+}
+
+fn link_decoder(pipeline: &gst::Pipeline, pad: &gst::Pad, key: &str, video: &Counter, audio: &Counter) -> Result<()> {
+    if pad.direction() != gst::PadDirection::Src {
+        return Ok(());
+    }
+    let caps = pad.current_caps().ok_or("incoming pad without caps")?;
+    let media = caps.structure(0).and_then(|s| s.get::<String>("media").ok()).unwrap_or_default();
+    let (description, counter) = match media.as_str() {
+        "video" => (
+            format!(
+                "rtpvp8depay request-keyframe=true wait-for-keyframe=true ! jframedec name=vdec key={key} ! \
+                 vp8dec name=vp8dec ! fakesink sync=false"
+            ),
+            video,
+        ),
+        "audio" => (
+            format!("rtpopusdepay ! jframedec name=adec key={key} ! opusdec name=opusdec ! fakesink sync=false"),
+            audio,
+        ),
+        other => return Err(format!("unexpected media {other}").into()),
+    };
+    let bin = gst::parse::bin_from_description(&description, true)?;
+    pipeline.add(&bin)?;
+    bin.sync_state_with_parent()?;
+    let decoder = if media == "video" { "vp8dec" } else { "opusdec" };
+    let decoded = common::pad(bin.upcast_ref(), decoder, "src")?;
+    let counting = counter.clone();
+    decoded.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+        counting.count();
+        gst::PadProbeReturn::Ok
+    });
+    pad.link(&bin.static_pad("sink").ok_or("bin without sink pad")?)?;
+    Ok(())
+}
+
+/// Offer from `caller`, answer from `callee`, candidates both ways, loopback only.
+fn connect(caller: &Peer, callee: &Peer) {
+    for (from, to) in [(&caller.webrtc, &callee.webrtc), (&callee.webrtc, &caller.webrtc)] {
+        let to = to.downgrade();
+        from.connect("on-ice-candidate", false, move |args| {
+            let mline = args[1].get::<u32>().ok()?;
+            let candidate = args[2].get::<String>().ok()?;
+            if candidate.contains(" 127.0.0.1 ") {
+                to.upgrade()?.emit_by_name::<()>("add-ice-candidate", &[&mline, &candidate]);
+            }
+            None
+        });
+    }
+    let (offerer, answerer) = (caller.webrtc.downgrade(), callee.webrtc.downgrade());
+    caller.webrtc.connect("on-negotiation-needed", false, move |_| {
+        let offering = offerer.upgrade()?;
+        let (offerer, answerer) = (offerer.clone(), answerer.clone());
+        let promise = gst::Promise::with_change_func(move |reply| {
+            let (Some(offerer), Some(answerer)) = (offerer.upgrade(), answerer.upgrade()) else { return };
+            if let Some(offer) = description_from(reply, "offer") {
+                offerer.emit_by_name::<()>("set-local-description", &[&offer, &None::<gst::Promise>]);
+                answer(&offerer, &answerer, offer);
+            }
+        });
+        offering.emit_by_name::<()>("create-offer", &[&None::<gst::Structure>, &promise]);
+        None
+    });
+}
+
+fn answer(offerer: &gst::Element, answerer: &gst::Element, offer: gst_webrtc::WebRTCSessionDescription) {
+    answerer.emit_by_name::<()>("set-remote-description", &[&offer, &None::<gst::Promise>]);
+    let (offerer, answering) = (offerer.downgrade(), answerer.downgrade());
+    let promise = gst::Promise::with_change_func(move |reply| {
+        let (Some(offerer), Some(answerer)) = (offerer.upgrade(), answering.upgrade()) else { return };
+        if let Some(answer) = description_from(reply, "answer") {
+            answerer.emit_by_name::<()>("set-local-description", &[&answer, &None::<gst::Promise>]);
+            offerer.emit_by_name::<()>("set-remote-description", &[&answer, &None::<gst::Promise>]);
+        }
+    });
+    answerer.emit_by_name::<()>("create-answer", &[&None::<gst::Structure>, &promise]);
+}
+
+fn description_from(
+    reply: std::result::Result<Option<&gst::StructureRef>, gst::PromiseError>,
+    field: &str,
+) -> Option<gst_webrtc::WebRTCSessionDescription> {
+    match reply {
+        Ok(Some(reply)) => reply.get::<gst_webrtc::WebRTCSessionDescription>(field).ok(),
+        other => {
+            eprintln!("no {field}: {other:?}");
+            None
+        }
+    }
+}
+
+/// Drops what reaches the callee's decoders until `until` (a receiver that starts late).
+fn start_late(callee: &Peer, until: Instant) {
+    callee.webrtc.connect_pad_added(move |_, pad| {
+        pad.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+            if Instant::now() < until { gst::PadProbeReturn::Drop } else { gst::PadProbeReturn::Ok }
+        });
+    });
+}
+
+fn report_direction(name: &str, sender: &Peer, receiver: &Peer) {
+    for (kind, enc, dec, decoded) in [
+        ("video", "venc", "vdec", &receiver.video_decoded),
+        ("audio", "aenc", "adec", &receiver.audio_decoded),
+    ] {
+        let sent = sender.element(enc).map_or(0, |e| stat(&e, "frames-processed"));
+        let dec = receiver.element(dec);
+        report(
+            &format!("{name}{kind}"),
+            &[
+                ("sent", sent),
+                ("decrypted", dec.as_ref().map_or(0, |d| stat(d, "frames-processed"))),
+                ("decoded", decoded.get()),
+                ("dropped", dec.as_ref().map_or(0, dropped)),
+                ("ratchets", dec.as_ref().map_or(0, |d| stat(d, "ratchets"))),
+            ],
+        );
+    }
+}
+
+fn main() -> Result<()> {
+    common::init()?;
+    let args = Args::from_env();
+    let seconds = args.seconds("--seconds")?.unwrap_or(Duration::from_secs(5));
+    let both_ways = args.flag("--both-ways");
+    let key = args.value("--key").unwrap_or(DEFAULT_KEY);
+    let receiver_key = args.value("--receiver-key").unwrap_or(key);
+
+    let caller = Peer::new(true, key, key)?;
+    let callee = Peer::new(both_ways, key, receiver_key)?;
+    connect(&caller, &callee);
+    let start = Instant::now();
+    if let Some(late) = args.seconds("--late-receiver")? {
+        start_late(&callee, start + late);
+    }
+    callee.pipeline.set_state(gst::State::Playing)?;
+    caller.pipeline.set_state(gst::State::Playing)?;
+
+    let mut events: Vec<(Duration, &str)> = Vec::new();
+    if let Some(at) = args.seconds("--rotate-at")? {
+        events.push((at, "rotate"));
+    }
+    if let Some(at) = args.seconds("--ratchet-at")? {
+        events.push((at, "ratchet"));
+    }
+    events.sort();
+    let next_key = gst::Buffer::from_slice(hex_bytes(NEXT_KEY)?);
+    for (at, event) in events {
+        std::thread::sleep(at.saturating_sub(start.elapsed()));
+        for name in ["venc", "aenc"] {
+            let Some(encoder) = caller.element(name) else { continue };
+            let done = match event {
+                "rotate" => {
+                    // The receivers get the new key first, as key distribution does.
+                    for decoder in ["vdec", "adec"].iter().filter_map(|d| callee.element(d)) {
+                        decoder.emit_by_name::<bool>("set-key", &[&1u32, &next_key]);
+                    }
+                    encoder.emit_by_name::<bool>("set-key", &[&1u32, &next_key])
+                }
+                _ => encoder.emit_by_name::<bool>("ratchet", &[]),
+            };
+            println!("{:.1}s: {event} on {name}: {}", start.elapsed().as_secs_f64(), if done { "done" } else { "failed" });
+        }
+    }
+    std::thread::sleep(seconds.saturating_sub(start.elapsed()));
+    common::check_no_error(&caller.pipeline)?;
+    common::check_no_error(&callee.pipeline)?;
+    caller.pipeline.set_state(gst::State::Null)?;
+    callee.pipeline.set_state(gst::State::Null)?;
+
+    report_direction("", &caller, &callee);
+    if both_ways {
+        report_direction("back-", &callee, &caller);
+    }
+    Ok(())
+}
+
+fn hex_bytes(text: &str) -> Result<Vec<u8>> {
+    (0..text.len())
+        .step_by(2)
+        .map(|i| Ok(u8::from_str_radix(text.get(i..i + 2).ok_or("odd hex")?, 16)?))
+        .collect()
+}
