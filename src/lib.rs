@@ -1,4 +1,5 @@
 pub mod jframe;
+mod vp8pay;
 
 gst::plugin_define!(
     jframe,
@@ -12,6 +13,7 @@ gst::plugin_define!(
     env!("BUILD_REL_DATE")
 );
 
-fn plugin_init(_plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    vp8pay::register(plugin)?;
     Ok(())
 }
