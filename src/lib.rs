@@ -8,6 +8,7 @@ mod jframedec;
 mod jframeenc;
 mod keying;
 pub mod keystore;
+mod vp8pay;
 
 pub use jframedec::JFrameDec;
 pub use jframeenc::JFrameEnc;
@@ -21,6 +22,7 @@ pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     jframeenc::register(plugin)?;
     jframedec::register(plugin)?;
+    vp8pay::register(plugin)?;
     Ok(())
 }
 
