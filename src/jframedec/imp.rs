@@ -210,8 +210,11 @@ impl ElementImpl for JFrameDec {
                 "Filter/Decoder/Video/Audio",
                 "Decrypts VP8 and Opus frames encrypted in the JFrame format of lib-jitsi-meet \
                  (place between the RTP depayloader and the decoder); drops and counts frames it cannot \
-                 decrypt. Action signals: set-key(index, key) -> bool, clear-keys(); signal \
-                 ratcheted(key-index, steps)",
+                 decrypt. Action signals: set-key(index, key) -> bool, clear-keys(), \
+                 set-ssrc-participant(ssrc, participant); signals: ratcheted(key-index, steps) when it followed a \
+                 sender's ratchet, request-participant(ssrc) -> participant once per new SSRC (needs \
+                 GstRTPSourceMeta: rtp*depay source-info=true); element message jframe-state on every change of \
+                 a stream's state",
                 "gst-jframe developers",
             )
         });
