@@ -2,7 +2,7 @@
 //! references' `Context` (lib-jitsi-meet) and `FrameCryptor` (LiveKit).
 
 use super::annexb::{self, Escaper};
-use super::cipher::AeadFailed;
+use super::cipher::{AeadFailed, FrameCipher};
 use super::frame::{self, FrameKind, IV_LEN, Layout, MediaFrame, TAG_LEN, TRAILER_LEN, Trailer, UnsupportedFrame};
 use super::keys::{KeyMode, KeyRing};
 use super::rules::{Format, RatchetPolicy, Rules, RulesError};
@@ -292,9 +292,11 @@ impl Context {
         let long_prefix = annexb::prefix_with_long_start_codes(data, layout.clear);
         let trailer = self.seal(data, layout.clear, long_prefix.as_deref(), iv)?;
         let (prefix, encrypted) = data.split_at(layout.clear);
-        // Escaping adds at most one byte in three.
-        let mut sent = Vec::with_capacity(data.len() + (encrypted.len() + TRAILER_LEN) / 2 + 4);
-        sent.extend_from_slice(long_prefix.as_deref().unwrap_or(prefix));
+        let prefix = long_prefix.as_deref().unwrap_or(prefix);
+        // Escaping adds at most one byte in two.
+        let escaped = encrypted.len() + TRAILER_LEN;
+        let mut sent = Vec::with_capacity(prefix.len() + escaped + escaped / 2 + 1);
+        sent.extend_from_slice(prefix);
         let mut escaper = Escaper::default();
         escaper.push(&mut sent, encrypted);
         escaper.push(&mut sent, trailer.as_bytes());
@@ -369,7 +371,7 @@ impl Context {
         if result.is_err() && !self.is_key_marked_invalid(current) {
             self.count_failure(kid);
         }
-        Ok(result?)
+        result.map_err(FrameError::Decrypt)
     }
 
     /// A frame ending with the SIF trailer: passed on without it when its payload is
@@ -411,7 +413,7 @@ impl Context {
             RatchetPolicy::Ahead => self.ratchet_window,
             RatchetPolicy::OneStep => self.ratchet_window.min(1),
         };
-        let opens = |cipher: &super::cipher::FrameCipher| cipher.open(iv, aad, ciphertext, tag).is_ok();
+        let opens = |cipher: &FrameCipher| cipher.open(iv, aad, ciphertext, tag).is_ok();
         let steps = self
             .keys
             .find_key(kid, max_steps as usize, opens)
@@ -421,5 +423,80 @@ impl Context {
         }
         self.keys.reset_failures(kid);
         Ok(Received::Decrypted { len: parts.ciphertext_end, ratchet_steps: steps as u32 })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jframe::{KeyDerivation, KeyError, KeySize, KeySource, VideoCodec, VideoFrameType};
+
+    fn livekit(rules: Rules) -> Context {
+        let mut ctx = Context::with_rules(KeyMode::Derived, rules).unwrap();
+        ctx.keys_mut().set_key(0, b"key material").unwrap();
+        ctx
+    }
+
+    #[test]
+    fn key_ring_sizes_beyond_a_byte_are_refused() {
+        for size in [0, 257] {
+            let rules = Rules { key_ring_size: size, ..Rules::livekit() };
+            assert_eq!(Context::with_rules(KeyMode::Derived, rules).err(), Some(RulesError::KeyRingSize(size)));
+        }
+        let rules = Rules { key_ring_size: 256, ..Rules::livekit() };
+        assert_eq!(Context::with_rules(KeyMode::Derived, rules).unwrap().keys().slot_for(511), 255);
+    }
+
+    #[test]
+    fn derived_keys_install_only_where_they_were_derived_for() {
+        let key = KeyDerivation::livekit(b"salt", KeySize::Aes256).derive_key(KeySource::Bytes(b"k")).unwrap();
+        let mut other = Context::with_rules(KeyMode::Derived, Rules::livekit()).unwrap();
+        assert_eq!(other.keys_mut().store_derived_key(0, &key, true), Err(KeyError::OtherDerivation));
+        let mut raw = Context::with_rules(KeyMode::Raw, Rules::livekit()).unwrap();
+        assert_eq!(raw.keys_mut().store_derived_key(0, &key, true), Err(KeyError::NeedsDerivedMode));
+        let mut same = Rules::livekit();
+        same.key_derivation = KeyDerivation::livekit(b"salt", KeySize::Aes256);
+        let mut ctx = Context::with_rules(KeyMode::Derived, same).unwrap();
+        ctx.keys_mut().store_derived_key(3, &key, false).unwrap();
+        assert_eq!(ctx.keys().aes_key(3).map(<[u8]>::len), Some(32));
+        assert_eq!(ctx.keys().current_index(), None);
+    }
+
+    #[test]
+    fn jframe_has_no_rule_for_empty_video_frames() {
+        let mut ctx = Context::new(KeyMode::Derived);
+        ctx.keys_mut().set_key(0, b"key material").unwrap();
+        let frame = MediaFrame::Video { codec: VideoCodec::Vp8, frame_type: VideoFrameType::Empty };
+        let result = ctx.encrypt_frame(frame, &mut vec![1, 2, 3], [0; IV_LEN]);
+        assert_eq!(result, Err(FrameError::UnsupportedFrame));
+    }
+
+    #[test]
+    fn server_injected_frames_pass_the_frame_kind_api_too() {
+        let trailer = [0x82, 0xc6, 0xba, 0xfc];
+        let mut ctx = livekit(Rules { sif_trailer: trailer.to_vec(), ..Rules::livekit() });
+        let mut frame = [0xf8, 0xff, 0xfe].iter().copied().chain([0; 77]).chain(trailer).collect::<Vec<_>>();
+        assert_eq!(ctx.decrypt(FrameKind::Audio, &mut frame), Ok(DecryptOutcome::Decrypted { len: 80, ratchet_steps: 0 }));
+        frame[3] = 1;
+        assert_eq!(ctx.decrypt_frame(MediaFrame::Audio, &mut frame), Err(FrameError::UnknownServerInjectedFrame));
+    }
+
+    #[test]
+    fn h264_access_units_stay_annex_b_and_round_trip() {
+        let mut ctx = livekit(Rules::livekit());
+        let frame = MediaFrame::Video { codec: VideoCodec::H264, frame_type: VideoFrameType::Key };
+        // SPS with a 3-byte start code, then an IDR slice whose data is mostly zeros.
+        let mut au = vec![0, 0, 1, 0x67, 0x42, 0, 0, 0, 1, 0x65, 0x88];
+        au.extend((0..300).map(|i| if i % 7 == 0 { 1 } else { 0 }));
+        let mut sent = au.clone();
+        // An IV full of zeros must be escaped too.
+        assert!(matches!(ctx.encrypt_frame(frame, &mut sent, [0; IV_LEN]), Ok(EncryptOutcome::Encrypted(_))));
+        let prefix = [0, 0, 0, 1, 0x67, 0x42, 0, 0, 0, 1, 0x65, 0x88];
+        assert_eq!(sent[..prefix.len()], prefix);
+        assert!(!sent[prefix.len()..].windows(3).any(|w| matches!(w, [0, 0, 0..=2])));
+        let Ok(Received::Decrypted { len, ratchet_steps: 0 }) = ctx.decrypt_frame(frame, &mut sent) else {
+            panic!("the access unit does not decrypt");
+        };
+        assert_eq!(sent[..len], [&prefix[..], &au[11..]].concat());
     }
 }

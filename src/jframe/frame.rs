@@ -114,8 +114,7 @@ fn vp8_clear_len(frame_type: VideoFrameType) -> usize {
     }
 }
 
-/// The layout of `data` (a plaintext frame, or a received one: both give the same
-/// prefix) under `format`.
+/// The layout of `data`, a frame to send or a received one, under `format`.
 pub(crate) fn layout(format: Format, frame: MediaFrame, data: &[u8]) -> Result<Layout, UnsupportedFrame> {
     let (codec, frame_type) = match frame {
         MediaFrame::Audio => return Ok(Layout::plain(FrameKind::Audio.clear_len())),

@@ -47,8 +47,10 @@ pub enum KeyError {
     CannotRatchetRawKey,
     /// A ratchet asked for at a key index whose slot holds no key.
     NoKeyAtIndex(u32),
-    /// A passphrase given to a key ring of raw AES keys.
-    PassphraseForRawKeys,
+    /// A passphrase or derived key given to a key ring of raw AES keys.
+    NeedsDerivedMode,
+    /// A derived key installed in a key ring of another key derivation.
+    OtherDerivation,
 }
 
 impl std::fmt::Display for KeyError {
@@ -61,7 +63,8 @@ impl std::fmt::Display for KeyError {
             KeyError::NoCurrentKey => write!(f, "there is no current key to ratchet"),
             KeyError::CannotRatchetRawKey => write!(f, "a raw AES key cannot be ratcheted"),
             KeyError::NoKeyAtIndex(i) => write!(f, "there is no key at key index {i} to ratchet"),
-            KeyError::PassphraseForRawKeys => write!(f, "raw AES keys cannot come from a passphrase"),
+            KeyError::NeedsDerivedMode => write!(f, "a key ring of raw AES keys takes no derived keys"),
+            KeyError::OtherDerivation => write!(f, "the key was derived for another key derivation"),
         }
     }
 }
@@ -113,6 +116,34 @@ impl KeyDerivation {
     pub fn ratchet(&self, kdf: Kdf, material: &[u8]) -> Secret {
         self.derive(kdf, &self.ratchet_salt, material, RATCHET_LEN)
     }
+
+    /// Derives the key of `source`: HKDF material for key bytes, a PBKDF2 password for a
+    /// passphrase.
+    pub fn derive_key(&self, source: KeySource<'_>) -> Result<DerivedKey, KeyError> {
+        let (kdf, bytes) = match source {
+            KeySource::Bytes(bytes) => (Kdf::Hkdf, bytes),
+            KeySource::Passphrase(bytes) => (Kdf::Pbkdf2, bytes),
+        };
+        if bytes.is_empty() {
+            return Err(KeyError::EmptyMaterial);
+        }
+        let (material, aes_key) = self.derive_material(kdf, Zeroizing::new(bytes.to_vec()));
+        Ok(DerivedKey { derivation: self.clone(), material, aes_key })
+    }
+
+    fn derive_material(&self, kdf: Kdf, bytes: Secret) -> (Material, Secret) {
+        let key_len = self.key_size.bytes();
+        // With one salt for both (LiveKit), the AES key is the start of the next material
+        // (both KDFs give prefixes of their longer outputs): one derivation gives both.
+        if self.key_salt == self.ratchet_salt && key_len <= RATCHET_LEN {
+            let next = self.ratchet(kdf, &bytes);
+            let aes_key = Zeroizing::new(next[..key_len].to_vec());
+            (Material { kdf, bytes, next: Some(next) }, aes_key)
+        } else {
+            let aes_key = self.aes_key(kdf, &bytes);
+            (Material { kdf, bytes, next: None }, aes_key)
+        }
+    }
 }
 
 /// Where a key comes from.
@@ -124,9 +155,28 @@ pub enum KeySource<'a> {
     Passphrase(&'a [u8]),
 }
 
+#[derive(Clone)]
 struct Material {
     kdf: Kdf,
     bytes: Secret,
+    /// The material one ratchet on, when the AES key's derivation gave it too.
+    next: Option<Secret>,
+}
+
+/// A key derived once, to install in any key ring of the same derivation without
+/// deriving again (see [`KeyRing::store_derived_key`]): a passphrase costs 100 000
+/// PBKDF2 rounds, so derive it once, away from the streaming thread.
+#[derive(Clone)]
+pub struct DerivedKey {
+    derivation: KeyDerivation,
+    material: Material,
+    aes_key: Secret,
+}
+
+impl std::fmt::Debug for DerivedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DerivedKey").field("kdf", &self.material.kdf).finish_non_exhaustive()
+    }
 }
 
 /// One usable key: the cipher, and the material it came from when it can ratchet.
@@ -136,34 +186,27 @@ pub(crate) struct Key {
 }
 
 impl Key {
-    fn from_material(derivation: &KeyDerivation, kdf: Kdf, bytes: Secret) -> Key {
-        let aes_key = derivation.aes_key(kdf, &bytes);
-        match FrameCipher::new(&aes_key) {
-            Ok(cipher) => Key { material: Some(Material { kdf, bytes }), cipher },
+    fn from_material(material: Material, aes_key: &[u8]) -> Key {
+        match FrameCipher::new(aes_key) {
+            Ok(cipher) => Key { material: Some(material), cipher },
             Err(BadKeyLength(n)) => unreachable!("key sizes are 16 or 32 bytes, not {n}"),
         }
     }
 
-    fn new(mode: KeyMode, derivation: &KeyDerivation, source: KeySource<'_>) -> Result<Key, KeyError> {
-        let (kdf, bytes) = match (mode, source) {
-            (KeyMode::Raw, KeySource::Bytes(bytes)) => {
-                return FrameCipher::new(bytes)
-                    .map(|cipher| Key { material: None, cipher })
-                    .map_err(|BadKeyLength(n)| KeyError::BadRawKeyLength(n));
-            }
-            (KeyMode::Raw, KeySource::Passphrase(_)) => return Err(KeyError::PassphraseForRawKeys),
-            (KeyMode::Derived, KeySource::Bytes(bytes)) => (Kdf::Hkdf, bytes),
-            (KeyMode::Derived, KeySource::Passphrase(bytes)) => (Kdf::Pbkdf2, bytes),
-        };
-        if bytes.is_empty() {
-            return Err(KeyError::EmptyMaterial);
-        }
-        Ok(Key::from_material(derivation, kdf, Zeroizing::new(bytes.to_vec())))
+    fn raw(aes_key: &[u8]) -> Result<Key, KeyError> {
+        FrameCipher::new(aes_key)
+            .map(|cipher| Key { material: None, cipher })
+            .map_err(|BadKeyLength(n)| KeyError::BadRawKeyLength(n))
     }
 
     fn ratcheted(&self, derivation: &KeyDerivation) -> Option<Key> {
-        let Material { kdf, bytes } = self.material.as_ref()?;
-        Some(Key::from_material(derivation, *kdf, derivation.ratchet(*kdf, bytes)))
+        let material = self.material.as_ref()?;
+        let next = match &material.next {
+            Some(next) => next.clone(),
+            None => derivation.ratchet(material.kdf, &material.bytes),
+        };
+        let (next, aes_key) = derivation.derive_material(material.kdf, next);
+        Some(Key::from_material(next, &aes_key))
     }
 }
 
@@ -269,13 +312,36 @@ impl KeyRing {
     /// for its slot; otherwise the current slot stays (LiveKit's
     /// `updateCurrentKeyIndex: false`). On error nothing changes.
     pub fn store_key(&mut self, index: u32, source: KeySource<'_>, make_current: bool) -> Result<(), KeyError> {
-        let key = Key::new(self.mode, &self.derivation, source)?;
+        let key = match (self.mode, source) {
+            (KeyMode::Raw, KeySource::Bytes(aes_key)) => Key::raw(aes_key)?,
+            (KeyMode::Raw, KeySource::Passphrase(_)) => return Err(KeyError::NeedsDerivedMode),
+            (KeyMode::Derived, source) => {
+                let key = self.derivation.derive_key(source)?;
+                Key::from_material(key.material, &key.aes_key)
+            }
+        };
+        self.install(index, key, make_current);
+        Ok(())
+    }
+
+    /// Installs a key derived beforehand, as [`store_key`](Self::store_key) does.
+    pub fn store_derived_key(&mut self, index: u32, key: &DerivedKey, make_current: bool) -> Result<(), KeyError> {
+        if self.mode == KeyMode::Raw {
+            return Err(KeyError::NeedsDerivedMode);
+        }
+        if key.derivation != self.derivation {
+            return Err(KeyError::OtherDerivation);
+        }
+        self.install(index, Key::from_material(key.material.clone(), &key.aes_key), make_current);
+        Ok(())
+    }
+
+    fn install(&mut self, index: u32, key: Key, make_current: bool) {
         let slot = self.slot_for(index);
         self.slots[usize::from(slot)] = Some(Slot::new(key));
         if make_current {
             self.make_current(slot);
         }
-        Ok(())
     }
 
     /// Empties the slot of `index` and makes it current, as the reference's

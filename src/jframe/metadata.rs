@@ -51,7 +51,7 @@ impl FrameMetadata {
     /// it carries. `None` when the frame has no trailer with a known TLV (LiveKit then
     /// leaves the frame as it is); unknown TLVs are skipped.
     pub fn parse(frame: &[u8]) -> Option<(usize, FrameMetadata)> {
-        if !frame.ends_with(MAGIC) {
+        if frame.len() < ENVELOPE_LEN || !frame.ends_with(MAGIC) {
             return None;
         }
         let trailer_len = usize::from(frame[frame.len() - ENVELOPE_LEN] ^ 0xff);
@@ -103,6 +103,8 @@ mod tests {
         assert_eq!(hex(&frame[3..]), "fef7fff9b8b7b9dddf87fdfbfffffffeea4c4b5453");
         assert_eq!(FrameMetadata::parse(&frame), Some((3, metadata)));
         assert_eq!(FrameMetadata::parse(&frame[..frame.len() - 1]), None);
+        assert_eq!(FrameMetadata::parse(MAGIC), None);
+        assert_eq!(FrameMetadata::parse(b"\xfaLKTS"), None);
     }
 
     #[test]

@@ -24,7 +24,9 @@ pub use context::{
     Received,
 };
 pub use frame::{FrameKind, IV_LEN, MediaFrame, TAG_LEN, TRAILER_LEN, Trailer, VideoCodec, VideoFrameType};
-pub use keys::{KEY_RING_SIZE, Kdf, KeyError, KeyMode, KeyRing, KeySource, Secret, derive_aes_key, ratchet};
+pub use keys::{
+    DerivedKey, KEY_RING_SIZE, Kdf, KeyError, KeyMode, KeyRing, KeySource, Secret, derive_aes_key, ratchet,
+};
 pub use rules::{
     Format, KeyDerivation, KeySize, LIVEKIT_DEFAULT_FAILURE_TOLERANCE, LIVEKIT_DEFAULT_RATCHET_SALT,
     MAX_KEY_RING_SIZE, RatchetPolicy, Rules, RulesError,
