@@ -1,4 +1,7 @@
-//! Frame kinds, the clear prefix each keeps, and the JFrame trailer.
+//! Frame kinds, the clear prefix each keeps under each format, and the trailer.
+
+use super::annexb::{self, NalCodec};
+use super::rules::Format;
 
 /// Length of the AES-GCM authentication tag.
 pub const TAG_LEN: usize = 16;
@@ -40,6 +43,103 @@ impl FrameKind {
         } else {
             FrameKind::VideoDelta
         })
+    }
+}
+
+/// The codec of a video frame, for the rules that depend on it (LiveKit's).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum VideoCodec {
+    Vp8,
+    Vp9,
+    H264,
+    H265,
+    Av1,
+    /// Not known: LiveKit then looks for H.264/H.265 slices, else uses the VP8 rule.
+    Unknown,
+}
+
+/// WebRTC's type of an encoded video frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum VideoFrameType {
+    Key,
+    Delta,
+    /// WebRTC's `empty` (no picture data).
+    Empty,
+}
+
+/// What the caller knows about a frame: enough for either format's clear-prefix rule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MediaFrame {
+    Audio,
+    Video { codec: VideoCodec, frame_type: VideoFrameType },
+}
+
+impl From<FrameKind> for MediaFrame {
+    /// A `FrameKind` is a VP8 or an audio frame.
+    fn from(kind: FrameKind) -> MediaFrame {
+        let video = |frame_type| MediaFrame::Video { codec: VideoCodec::Vp8, frame_type };
+        match kind {
+            FrameKind::VideoKey => video(VideoFrameType::Key),
+            FrameKind::VideoDelta => video(VideoFrameType::Delta),
+            FrameKind::Audio => MediaFrame::Audio,
+        }
+    }
+}
+
+/// A frame the format has no rule for (AV1 under LiveKit's rules, `empty` video
+/// frames under JFrame's).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UnsupportedFrame;
+
+/// How a frame is laid out: where its clear prefix ends, and whether it is an Annex B
+/// access unit whose encrypted part must be escaped to stay one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Layout {
+    pub(crate) clear: usize,
+    pub(crate) annex_b: bool,
+}
+
+impl Layout {
+    const fn plain(clear: usize) -> Layout {
+        Layout { clear, annex_b: false }
+    }
+}
+
+/// The clear prefix of a VP8 frame by its type (an `empty` frame keeps nothing).
+fn vp8_clear_len(frame_type: VideoFrameType) -> usize {
+    match frame_type {
+        VideoFrameType::Key => FrameKind::VideoKey.clear_len(),
+        VideoFrameType::Delta => FrameKind::VideoDelta.clear_len(),
+        VideoFrameType::Empty => 0,
+    }
+}
+
+/// The layout of `data`, a frame to send or a received one, under `format`.
+pub(crate) fn layout(format: Format, frame: MediaFrame, data: &[u8]) -> Result<Layout, UnsupportedFrame> {
+    let (codec, frame_type) = match frame {
+        MediaFrame::Audio => return Ok(Layout::plain(FrameKind::Audio.clear_len())),
+        MediaFrame::Video { codec, frame_type } => (codec, frame_type),
+    };
+    match (format, codec) {
+        // lib-jitsi-meet looks at the frame type only; for `empty` it would both keep
+        // and encrypt the whole frame, which no receiver can use.
+        (Format::JFrame, _) if frame_type == VideoFrameType::Empty => Err(UnsupportedFrame),
+        (Format::JFrame, _) => Ok(Layout::plain(vp8_clear_len(frame_type))),
+        (Format::LiveKit, VideoCodec::Av1) => Err(UnsupportedFrame),
+        (Format::LiveKit, VideoCodec::Vp9) => Ok(Layout::plain(0)),
+        (Format::LiveKit, VideoCodec::Vp8) => Ok(Layout::plain(vp8_clear_len(frame_type))),
+        (Format::LiveKit, VideoCodec::H264 | VideoCodec::H265 | VideoCodec::Unknown) => {
+            let nal_codec = match codec {
+                VideoCodec::H264 => Some(NalCodec::H264),
+                VideoCodec::H265 => Some(NalCodec::H265),
+                _ => None,
+            };
+            // Bytes that are no Annex B stream with a slice fall back to the VP8 rule.
+            Ok(match annexb::first_slice_prefix(data, nal_codec) {
+                Some(clear) => Layout { clear, annex_b: true },
+                None => Layout::plain(vp8_clear_len(frame_type)),
+            })
+        }
     }
 }
 

@@ -4,9 +4,10 @@
 //! build it any way that never repeats under one key. Two constructions live here:
 //!
 //! * [`ReferenceIvs`], lib-jitsi-meet's: `SSRC || RTP timestamp || (count mod 65535)`
-//!   with a count per SSRC that starts at random in 0..65535. Kept byte for byte so the
-//!   reference's vectors can be reproduced; it repeats an IV when a timestamp and the
-//!   count modulo 65535 come round together, which this construction does not rule out.
+//!   with a count per SSRC that starts at random in 0..65535, or LiveKit's, whose third
+//!   word is `(RTP timestamp − count mod 65535) mod 2^32`. Kept byte for byte so the
+//!   references' vectors can be reproduced; they repeat an IV when a timestamp and the
+//!   count modulo 65535 come round together, which these constructions do not rule out.
 //! * [`IvSequence`], what the elements use: `SSRC || 64-bit counter`, the counter
 //!   starting at a random value below 2^63 and going up by one per frame whatever the
 //!   key. Within one sender it never repeats (2^63 frames before it could wrap). Two
@@ -17,17 +18,42 @@
 use std::collections::HashMap;
 
 use super::frame::IV_LEN;
+use super::rules::Format;
 
 /// The reference's modulus for the IV's counter field (0xFFFF, not 0x10000).
 pub const REFERENCE_COUNTER_MODULUS: u64 = 0xFFFF;
 
-/// lib-jitsi-meet's IV construction, one counter per SSRC.
+/// What the third word of a reference IV holds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum CounterWord {
+    /// lib-jitsi-meet: `count mod 65535`.
+    #[default]
+    Count,
+    /// LiveKit: `(RTP timestamp − count mod 65535) mod 2^32`.
+    TimestampMinusCount,
+}
+
+/// The references' IV construction, one counter per SSRC (lib-jitsi-meet's by default).
 #[derive(Default)]
 pub struct ReferenceIvs {
     counts: HashMap<u32, u64>,
+    counter_word: CounterWord,
 }
 
 impl ReferenceIvs {
+    pub fn new(counter_word: CounterWord) -> ReferenceIvs {
+        ReferenceIvs { counts: HashMap::new(), counter_word }
+    }
+
+    /// The construction of a format's reference (a frame without SSRC uses 0xFFFFFFFF
+    /// under LiveKit's).
+    pub fn for_format(format: Format) -> ReferenceIvs {
+        ReferenceIvs::new(match format {
+            Format::JFrame => CounterWord::Count,
+            Format::LiveKit => CounterWord::TimestampMinusCount,
+        })
+    }
+
     /// Sets the count the next frame of `ssrc` uses.
     pub fn set_count(&mut self, ssrc: u32, count: u64) {
         self.counts.insert(ssrc, count);
@@ -44,8 +70,12 @@ impl ReferenceIvs {
             .counts
             .entry(ssrc)
             .or_insert_with(|| random_u64() % REFERENCE_COUNTER_MODULUS);
-        let field = (*count % REFERENCE_COUNTER_MODULUS) as u32;
+        let reduced = (*count % REFERENCE_COUNTER_MODULUS) as u32;
         *count += 1;
+        let field = match self.counter_word {
+            CounterWord::Count => reduced,
+            CounterWord::TimestampMinusCount => rtp_timestamp.wrapping_sub(reduced),
+        };
         let mut iv = [0u8; IV_LEN];
         iv[0..4].copy_from_slice(&ssrc.to_be_bytes());
         iv[4..8].copy_from_slice(&rtp_timestamp.to_be_bytes());
