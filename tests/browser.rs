@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use std::ffi::{CString, c_char};
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Once, mpsc};
 use std::time::{Duration, Instant};
 
@@ -166,6 +166,7 @@ struct PageLink {
     commands: Vec<Value>,
     /// The page's last report.
     report: Value,
+    /// What the page logged, and problems met on the way.
     log: Vec<String>,
 }
 
@@ -290,14 +291,14 @@ fn link_inbound(pipeline: &gst::Pipeline, pad: &gst::Pad, key: &[u8]) -> Result<
 /// a hung wait must not hang `cargo test`.
 struct Watchdog {
     done: Arc<AtomicBool>,
-    browser_group: Arc<AtomicU32>,
+    browser: Arc<Mutex<Option<chromium::Remains>>>,
 }
 
 impl Watchdog {
     fn start(limit: Duration) -> Watchdog {
         let done = Arc::new(AtomicBool::new(false));
-        let browser_group = Arc::new(AtomicU32::new(0));
-        let (thread_done, thread_group) = (done.clone(), browser_group.clone());
+        let browser = Arc::new(Mutex::new(None::<chromium::Remains>));
+        let (thread_done, thread_browser) = (done.clone(), browser.clone());
         std::thread::spawn(move || {
             let start = Instant::now();
             while start.elapsed() < limit {
@@ -307,13 +308,12 @@ impl Watchdog {
                 std::thread::sleep(Duration::from_millis(250));
             }
             eprintln!("browser test: no result after {limit:?} (hard timeout); killing Chromium and exiting");
-            let group = thread_group.load(Ordering::SeqCst);
-            if group != 0 {
-                chromium::kill_group(group);
+            if let Some(browser) = lock(&thread_browser).as_ref() {
+                browser.clear();
             }
             std::process::exit(1);
         });
-        Watchdog { done, browser_group }
+        Watchdog { done, browser }
     }
 }
 
@@ -411,10 +411,10 @@ impl Call {
         element("vp8enc").static_pad("src").expect("vp8enc src").add_probe(
             gst::PadProbeType::EVENT_UPSTREAM,
             move |_, info| {
-                if let Some(gst::PadProbeData::Event(event)) = &info.data {
-                    if event.structure().is_some_and(|s| s.name() == "GstForceKeyUnit") {
-                        requests.fetch_add(1, Ordering::Relaxed);
-                    }
+                if let Some(gst::PadProbeData::Event(event)) = &info.data
+                    && event.structure().is_some_and(|s| s.name() == "GstForceKeyUnit")
+                {
+                    requests.fetch_add(1, Ordering::Relaxed);
                 }
                 gst::PadProbeReturn::Ok
             },
@@ -432,7 +432,7 @@ impl Call {
         });
 
         let inbound = Arc::new(Mutex::new(BTreeMap::new()));
-        let (weak_pipeline, streams) = (pipeline.downgrade(), inbound.clone());
+        let (weak_pipeline, streams, pad_link) = (pipeline.downgrade(), inbound.clone(), link.clone());
         webrtcbin.connect_pad_added(move |_, pad| {
             let Some(pipeline) = weak_pipeline.upgrade() else { return };
             if pad.direction() != gst::PadDirection::Src {
@@ -442,7 +442,7 @@ impl Call {
                 Ok((kind, stream)) => {
                     lock(&streams).insert(kind.name(), stream);
                 }
-                Err(e) => eprintln!("webrtcbin pad {}: {e}", pad.name()),
+                Err(e) => lock(&pad_link).log.push(format!("webrtcbin pad {}: {e}", pad.name())),
             }
         });
 
@@ -483,7 +483,7 @@ impl Call {
             hex(page_recv_key)
         );
         let browser = Chromium::launch(&url).expect("Chromium starts");
-        call._watchdog.browser_group.store(browser.process_group(), Ordering::SeqCst);
+        *lock(&call._watchdog.browser) = Some(browser.remains());
         call.browser = Some(browser);
         call
     }
@@ -518,10 +518,8 @@ impl Call {
     fn wait(&self, what: &str, limit: Duration, done: impl Fn(&Snapshot) -> bool) -> Snapshot {
         let deadline = Instant::now() + limit;
         loop {
-            if let Some(bus) = self.pipeline.bus() {
-                if let Some(message) = bus.pop_filtered(&[gst::MessageType::Error]) {
-                    self.fail(&format!("pipeline error while waiting for {what}: {message:?}"));
-                }
+            if let Some(message) = self.pipeline.bus().and_then(|bus| bus.pop_filtered(&[gst::MessageType::Error])) {
+                self.fail(&format!("pipeline error while waiting for {what}: {message:?}"));
             }
             let snapshot = self.snapshot();
             if done(&snapshot) {
@@ -536,7 +534,7 @@ impl Call {
 
     fn fail(&self, why: &str) -> ! {
         let log = self.browser.as_ref().map(|b| b.log_tail(30)).unwrap_or_default();
-        panic!("{why}\n{:#?}\npage log: {:?}\nChromium log (end):\n{log}", self.snapshot(), lock(&self.link).log);
+        panic!("{why}\n{:#?}\nlog: {:?}\nChromium log (end):\n{log}", self.snapshot(), lock(&self.link).log);
     }
 
     /// Sends a command to the page and waits until the page applied it.

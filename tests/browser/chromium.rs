@@ -18,7 +18,7 @@ unsafe extern "C" {
 }
 
 /// Kills a whole process group.
-pub fn kill_group(pgid: u32) {
+fn kill_group(pgid: u32) {
     if let Ok(pgid) = i32::try_from(pgid) {
         // SAFETY: kill(2) takes any integers; a negative pid names a process group.
         unsafe { kill(-pgid, SIGKILL) };
@@ -95,9 +95,9 @@ impl Chromium {
         }
     }
 
-    /// The id of Chromium's process group (that of its first process).
-    pub fn process_group(&self) -> u32 {
-        self.child.id()
+    /// How to end this browser from another thread, when dropping it is not possible.
+    pub fn remains(&self) -> Remains {
+        Remains { group: self.child.id(), profile: self.profile.clone() }
     }
 
     /// The last lines Chromium wrote, for failure messages.
@@ -105,6 +105,20 @@ impl Chromium {
         let log = fs::read_to_string(self.profile.join("chromium.log")).unwrap_or_default();
         let all: Vec<&str> = log.lines().collect();
         all[all.len().saturating_sub(lines)..].join("\n")
+    }
+}
+
+/// A browser's process group and profile directory.
+pub struct Remains {
+    group: u32,
+    profile: PathBuf,
+}
+
+impl Remains {
+    /// Kills the browser's processes and removes its profile.
+    pub fn clear(&self) {
+        kill_group(self.group);
+        let _ = fs::remove_dir_all(&self.profile);
     }
 }
 

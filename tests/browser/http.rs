@@ -123,10 +123,10 @@ fn read_request(reader: &mut impl BufRead) -> io::Result<Request> {
         if reader.read_line(&mut line)? == 0 || line.trim().is_empty() {
             break;
         }
-        if let Some((name, value)) = line.split_once(':') {
-            if name.trim().eq_ignore_ascii_case("content-length") {
-                content_length = value.trim().parse().map_err(|_| invalid("bad content-length"))?;
-            }
+        if let Some((name, value)) = line.split_once(':')
+            && name.trim().eq_ignore_ascii_case("content-length")
+        {
+            content_length = value.trim().parse().map_err(|_| invalid("bad content-length"))?;
         }
     }
     if content_length > MAX_BODY {
