@@ -344,7 +344,15 @@ impl Snapshot {
     fn page(&self, pointer: &str) -> u64 {
         self.page.pointer(pointer).and_then(Value::as_u64).unwrap_or(0)
     }
+
+    /// Frames that failed so far: GStreamer receiving, GStreamer sending, the page receiving.
+    fn failures(&self) -> ([u64; 2], [u64; 2], [u64; 2]) {
+        let page = [self.page("/counts/failures/video"), self.page("/counts/failures/audio")];
+        (self.gst_failures, self.gst_send_failures, page)
+    }
 }
+
+const NO_FAILURES: ([u64; 2], [u64; 2], [u64; 2]) = ([0; 2], [0; 2], [0; 2]);
 
 const DROP_COUNTERS: [&str; 4] =
     ["dropped-no-key", "dropped-unknown-key-index", "dropped-authentication-failed", "dropped-malformed"];
@@ -379,14 +387,18 @@ struct Call {
     inbound: Arc<Mutex<BTreeMap<&'static str, Inbound>>>,
     link: Arc<Mutex<PageLink>>,
     browser: Option<Chromium>,
+    /// With the right keys, the first failed frame ends the test.
+    fail_fast: bool,
     _server: http::Server,
     _watchdog: Watchdog,
 }
 
 impl Call {
     /// Starts a call; the page sends with `page_send_key` and receives with
-    /// `page_recv_key`, both at index 0.
+    /// `page_recv_key`, both at index 0. With the keys GStreamer uses, any frame that
+    /// fails ends the test.
     fn start(page_send_key: &[u8], page_recv_key: &[u8]) -> Call {
+        let fail_fast = page_send_key == GST_RECV_KEY && page_recv_key == GST_SEND_KEY;
         chromium::ensure_installed().expect("Chromium is installed or installable");
         init();
         let started = Instant::now();
@@ -459,6 +471,7 @@ impl Call {
             inbound,
             link,
             browser: None,
+            fail_fast,
             _server: server,
             _watchdog: watchdog,
         };
@@ -522,6 +535,9 @@ impl Call {
                 self.fail(&format!("pipeline error while waiting for {what}: {message:?}"));
             }
             let snapshot = self.snapshot();
+            if self.fail_fast && snapshot.failures() != NO_FAILURES {
+                self.fail(&format!("frames failed while waiting for {what}"));
+            }
             if done(&snapshot) {
                 return snapshot;
             }
@@ -630,10 +646,7 @@ fn chromium_and_gstreamer_exchange_encrypted_media_both_ways() {
             && s.page("/audio/totalSamplesReceived") > 0
     });
 
-    let failures = |s: &Snapshot| {
-        (s.gst_failures, s.gst_send_failures, [s.page("/counts/failures/video"), s.page("/counts/failures/audio")])
-    };
-    assert_eq!(failures(&s), ([0, 0], [0, 0], [0, 0]), "no frame failed (receive, send, page receive)\n{s:#?}");
+    assert_eq!(s.failures(), NO_FAILURES, "no frame failed (receive, send, page receive)\n{s:#?}");
     for kind in Kind::BOTH {
         let name = kind.name();
         assert!(s.page(&format!("/counts/encrypted/{name}")) >= MIN_FRAMES, "the page's sender transform saw {name}");
