@@ -24,7 +24,7 @@ fn main() -> Result<()> {
     let (recorder, video_port, audio_port) = common::rtp_receiver(&format!(
         "{sources} \
          vdepay. ! jframedec name=vdec key={key} ! queue ! mux.video_%u \
-         adepay. ! jframedec name=adec key={key} ! queue ! mux.audio_%u \
+         adepay. ! jframedec name=adec key={key} ! opusparse ! queue ! mux.audio_%u \
          webmmux name=mux ! filesink location=\"{output}\"",
         sources = common::rtp_sources()
     ))?;

@@ -8,7 +8,7 @@
 //! cargo run --release --example webrtc-call -- [--seconds 5] [--both-ways]
 //!     [--rotate-at SECS]      the caller moves to a new key at index 1 (the callee has it already)
 //!     [--ratchet-at SECS]     the caller ratchets its key, as when someone joins
-//!     [--late-receiver SECS]  the callee ignores media until then, then waits for a key frame
+//!     [--late-receiver SECS]  the callee ignores the first SECS of media, then waits for a key frame
 //!     [--receiver-key HEX]    the callee has another key: it must decode nothing, without errors
 //! ```
 
@@ -72,9 +72,8 @@ impl Peer {
         } else {
             String::new()
         };
-        let pipeline = gst::parse::launch(&format!("webrtcbin name=wb bundle-policy=max-bundle {send}"))?
-            .downcast::<gst::Pipeline>()
-            .map_err(|_| "not a pipeline")?;
+        let pipeline = gst::Pipeline::new();
+        pipeline.add(&gst::parse::bin_from_description(&format!("webrtcbin name=wb bundle-policy=max-bundle {send}"), false)?)?;
         let webrtc = by_name(pipeline.upcast_ref(), "wb")?;
         ice_on_loopback(&webrtc)?;
         let peer = Peer { pipeline, webrtc, video_decoded: Counter::default(), audio_decoded: Counter::default() };
@@ -84,11 +83,10 @@ impl Peer {
 
     /// Links each incoming stream to depayloader ! jframedec ! decoder.
     fn decode_incoming(&self, key: String) {
-        let pipeline = self.pipeline.downgrade();
         let (video, audio) = (self.video_decoded.clone(), self.audio_decoded.clone());
-        self.webrtc.connect_pad_added(move |_, pad| {
-            let Some(pipeline) = pipeline.upgrade() else { return };
-            if let Err(e) = link_decoder(&pipeline, pad, &key, &video, &audio) {
+        self.webrtc.connect_pad_added(move |webrtc, pad| {
+            let Some(bin) = webrtc.parent().and_downcast::<gst::Bin>() else { return };
+            if let Err(e) = link_decoder(&bin, pad, &key, &video, &audio) {
                 eprintln!("cannot decode {}: {e}", pad.name());
             }
         });
@@ -99,7 +97,7 @@ impl Peer {
     }
 }
 
-fn link_decoder(pipeline: &gst::Pipeline, pad: &gst::Pad, key: &str, video: &Counter, audio: &Counter) -> Result<()> {
+fn link_decoder(parent: &gst::Bin, pad: &gst::Pad, key: &str, video: &Counter, audio: &Counter) -> Result<()> {
     if pad.direction() != gst::PadDirection::Src {
         return Ok(());
     }
@@ -120,7 +118,7 @@ fn link_decoder(pipeline: &gst::Pipeline, pad: &gst::Pad, key: &str, video: &Cou
         other => return Err(format!("unexpected media {other}").into()),
     };
     let bin = gst::parse::bin_from_description(&description, true)?;
-    pipeline.add(&bin)?;
+    parent.add(&bin)?;
     bin.sync_state_with_parent()?;
     let decoder = if media == "video" { "vp8dec" } else { "opusdec" };
     let decoded = common::pad(bin.upcast_ref(), decoder, "src")?;
@@ -188,11 +186,17 @@ fn description_from(
     }
 }
 
-/// Drops what reaches the callee's decoders until `until` (a receiver that starts late).
-fn start_late(callee: &Peer, until: Instant) {
+/// Drops what reaches the callee's decoders during the first `late` of media (a
+/// receiver that starts late, mid-stream).
+fn start_late(callee: &Peer, late: Duration) {
     callee.webrtc.connect_pad_added(move |_, pad| {
+        let first_media = std::sync::OnceLock::new();
         pad.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
-            if Instant::now() < until { gst::PadProbeReturn::Drop } else { gst::PadProbeReturn::Ok }
+            if first_media.get_or_init(Instant::now).elapsed() < late {
+                gst::PadProbeReturn::Drop
+            } else {
+                gst::PadProbeReturn::Ok
+            }
         });
     });
 }
@@ -228,10 +232,10 @@ fn main() -> Result<()> {
     let caller = Peer::new(true, key, key)?;
     let callee = Peer::new(both_ways, key, receiver_key)?;
     connect(&caller, &callee);
-    let start = Instant::now();
     if let Some(late) = args.seconds("--late-receiver")? {
-        start_late(&callee, start + late);
+        start_late(&callee, late);
     }
+    let start = Instant::now();
     callee.pipeline.set_state(gst::State::Playing)?;
     caller.pipeline.set_state(gst::State::Playing)?;
 

@@ -324,6 +324,10 @@ impl Keying {
                 state.key_index = value.get().unwrap_or(0);
                 return true;
             }
+            "key-mode" if state.started => {
+                gst::warning!(self.cat, obj = element, "key-mode can only change in NULL or READY state");
+                return true;
+            }
             "key-mode" => {
                 state.key_mode = value.get::<KeyModeSetting>().unwrap_or_default().into();
                 return true;

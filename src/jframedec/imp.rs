@@ -210,8 +210,11 @@ impl ElementImpl for JFrameDec {
                 "Filter/Decoder/Video/Audio",
                 "Decrypts VP8 and Opus frames encrypted in the JFrame format of lib-jitsi-meet \
                  (place between the RTP depayloader and the decoder); drops and counts frames it cannot \
-                 decrypt. Action signals: set-key(index, key) -> bool, clear-keys(); signal \
-                 ratcheted(key-index, steps)",
+                 decrypt. Action signals: set-key(index, key) -> bool, clear-keys(), \
+                 set-ssrc-participant(ssrc, participant); signals: ratcheted(key-index, steps) when it followed a \
+                 sender's ratchet, request-participant(ssrc) -> participant once per new SSRC (needs \
+                 GstRTPSourceMeta: rtp*depay source-info=true); element message jframe-state on every change of \
+                 a stream's state",
                 "gst-jframe developers",
             )
         });
@@ -266,17 +269,17 @@ impl BaseTransformImpl for JFrameDec {
         let keys = ssrc.and_then(|ssrc| self.keys_of(ssrc)).unwrap_or(own_keys);
         let mut map = buffer.map_writable().map_err(|_| gst::FlowError::Error)?;
         let frame_kid = map.last().copied();
-        let (outcome, key_index, code) = if enabled {
-            let mut keys = lock(&keys);
-            let (ctx, _) = keys.ctx();
+        let mut keys = lock(&keys);
+        let (ctx, _) = keys.ctx();
+        let outcome = if enabled {
             ctx.set_ratchet_window(self.ratchet_window.load(Ordering::Relaxed));
-            let outcome = ctx.decrypt(media.frame_kind(&map), &mut map);
-            let key_index = ctx.keys().current_index();
-            let ratcheted = matches!(outcome, Ok(DecryptOutcome::Decrypted { ratchet_steps: 1.., .. }));
-            (outcome, key_index, ratcheted.then(|| keys.verification_code()).flatten())
+            ctx.decrypt(media.frame_kind(&map), &mut map)
         } else {
-            (Ok(DecryptOutcome::PassThrough), None, None)
+            Ok(DecryptOutcome::PassThrough)
         };
+        let ratcheted = matches!(outcome, Ok(DecryptOutcome::Decrypted { ratchet_steps: 1.., .. }));
+        let code = ratcheted.then(|| keys.verification_code()).flatten();
+        drop(keys);
         drop(map);
         let mut frame_stats = Stats::default();
         let (result, stream_state) = match outcome {
@@ -317,7 +320,8 @@ impl BaseTransformImpl for JFrameDec {
         }
         if let Some(now) = changed {
             let stream = ssrc.map(|ssrc| (ssrc, participant_id.as_str()));
-            self.keying.post_stream_state(self.obj().upcast_ref(), now, key_index, stream);
+            // The key index of the frame that changed the state.
+            self.keying.post_stream_state(self.obj().upcast_ref(), now, frame_kid, stream);
         }
         result
     }

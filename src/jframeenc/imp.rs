@@ -107,8 +107,9 @@ impl ElementImpl for JFrameEnc {
                 "JFrame encrypter",
                 "Filter/Encoder/Video/Audio",
                 "Encrypts VP8 and Opus frames with AES-GCM in the JFrame format of lib-jitsi-meet \
-                 (place between the encoder and the RTP payloader). Action signals: set-key(index, key) -> bool, \
-                 ratchet() -> bool, clear-keys()",
+                 (place between the encoder and the RTP payloader; for VP8 use jframevp8pay). Action signals: \
+                 set-key(index, key) -> bool, ratchet() -> bool, clear-keys(); element message jframe-state on \
+                 every change of the stream's state",
                 "gst-jframe developers",
             )
         });

@@ -48,7 +48,9 @@ pub struct JFrameVp8Pay {
 impl Default for JFrameVp8Pay {
     fn default() -> Self {
         JFrameVp8Pay {
-            settings: Mutex::new(Settings { picture_id_offset: RANDOM_PICTURE_ID }),
+            settings: Mutex::new(Settings {
+                picture_id_offset: RANDOM_PICTURE_ID,
+            }),
             picture_id: Mutex::new(0),
         }
     }
@@ -81,7 +83,10 @@ impl JFrameVp8Pay {
                 gst::element_imp_error!(
                     self,
                     gst::LibraryError::Settings,
-                    ["MTU {} leaves no room for payload ({overhead} bytes of headers)", obj.mtu()]
+                    [
+                        "MTU {} leaves no room for payload ({overhead} bytes of headers)",
+                        obj.mtu()
+                    ]
                 );
                 Err(gst::FlowError::Error)
             }
@@ -101,7 +106,9 @@ impl JFrameVp8Pay {
         let last = offset + len == frame.size();
         let non_reference = frame.flags().contains(gst::BufferFlags::DROPPABLE);
 
-        let mut packet = self.obj().allocate_output_buffer(DESCRIPTOR_LEN as u32, 0, 0);
+        let mut packet = self
+            .obj()
+            .allocate_output_buffer(DESCRIPTOR_LEN as u32, 0, 0);
         let packet_ref = packet.make_mut();
         {
             let mut rtp = gst_rtp::RTPBuffer::from_buffer_writable(packet_ref).map_err(|_| {
@@ -122,7 +129,11 @@ impl JFrameVp8Pay {
         packet_ref.set_pts(frame.pts());
         packet_ref.set_duration(frame.duration());
         frame
-            .copy_into(packet_ref, gst::BufferCopyFlags::MEMORY, offset..offset + len)
+            .copy_into(
+                packet_ref,
+                gst::BufferCopyFlags::MEMORY,
+                offset..offset + len,
+            )
             .map_err(|err| {
                 gst::error!(CAT, imp = self, "cannot append frame bytes: {err}");
                 gst::FlowError::Error
@@ -203,16 +214,29 @@ impl ElementImpl for JFrameVp8Pay {
                 .field("encoding-name", "VP8")
                 .build();
             vec![
-                gst::PadTemplate::new("sink", gst::PadDirection::Sink, gst::PadPresence::Always, &sink_caps)
-                    .expect("valid sink pad template"),
-                gst::PadTemplate::new("src", gst::PadDirection::Src, gst::PadPresence::Always, &src_caps)
-                    .expect("valid src pad template"),
+                gst::PadTemplate::new(
+                    "sink",
+                    gst::PadDirection::Sink,
+                    gst::PadPresence::Always,
+                    &sink_caps,
+                )
+                .expect("valid sink pad template"),
+                gst::PadTemplate::new(
+                    "src",
+                    gst::PadDirection::Src,
+                    gst::PadPresence::Always,
+                    &src_caps,
+                )
+                .expect("valid src pad template"),
             ]
         });
         PAD_TEMPLATES.as_ref()
     }
 
-    fn change_state(&self, transition: gst::StateChange) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
+    fn change_state(
+        &self,
+        transition: gst::StateChange,
+    ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
         if transition == gst::StateChange::ReadyToPaused {
             self.reset_picture_id();
         }
@@ -245,13 +269,21 @@ impl RTPBasePayloadImpl for JFrameVp8Pay {
             packets_ref.add(self.packet(&frame, offset, len, picture_id)?);
             offset += len;
         }
-        gst::trace!(CAT, imp = self, "frame of {size} bytes in {} packets, PictureID {picture_id}", packets_ref.len());
+        gst::trace!(
+            CAT,
+            imp = self,
+            "frame of {size} bytes in {} packets, PictureID {picture_id}",
+            packets_ref.len()
+        );
         self.obj().push_list(packets)
     }
 
     fn sink_event(&self, event: gst::Event) -> bool {
         // As rtpvp8pay: a gap or a flush skips a PictureID so that receivers see the loss.
-        if matches!(event.type_(), gst::EventType::Gap | gst::EventType::FlushStart) {
+        if matches!(
+            event.type_(),
+            gst::EventType::Gap | gst::EventType::FlushStart
+        ) {
             self.take_picture_id();
         }
         self.parent_sink_event(event)
