@@ -103,12 +103,33 @@ fn bench_elements(c: &mut Criterion) {
     group.finish();
 }
 
+/// ns of one bare AES-128-GCM seal of `size` bytes (aes-gcm, as the default backend):
+/// the budget is this plus 100 ns per buffer.
+fn bare_seal_ns(size: usize) -> f64 {
+    use aes_gcm::aead::array::Array;
+    use aes_gcm::{AeadInOut, Aes128Gcm, KeyInit};
+    const SEALS: u32 = 20_000;
+    let Ok(cipher) = Aes128Gcm::new_from_slice(&KEY[..16]) else { return 0.0 };
+    let nonce = Array::from([1u8; 12]);
+    let mut data = vec![0u8; size];
+    (0..5)
+        .map(|_| {
+            let start = Instant::now();
+            for _ in 0..SEALS {
+                let _ = black_box(cipher.encrypt_inout_detached(&nonce, &[0], data.as_mut_slice().into()));
+            }
+            start.elapsed().as_nanos() as f64 / f64::from(SEALS)
+        })
+        .fold(f64::INFINITY, f64::min)
+}
+
 /// The added cost per buffer, each element against `identity` in the same run.
 fn summary() {
     init();
     const BUFFERS: u64 = 20_000;
     println!("\nadded ns per buffer over `appsrc ! identity ! fakesink` ({BUFFERS} buffers, best of 5):");
     for size in SIZES {
+        println!("  {:>24} {size:>5} B: {:>7.0} ns (budget: that + 100 ns)", "bare AES-GCM seal", bare_seal_ns(size));
         let per_buffer = |element: &str, encrypted: bool| {
             (0..5)
                 .map(|_| push_through(element, frames(BUFFERS, size, encrypted)))
