@@ -6,7 +6,6 @@
 //! `livekit-vectors: N passed, M failed, K skipped`.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
 
 use gstjframe::jframe::iv::ReferenceIvs;
 use gstjframe::jframe::metadata::{FrameIds, FrameMetadata};
@@ -16,7 +15,9 @@ use gstjframe::jframe::{
 };
 use serde_json::Value;
 
-type Check = Result<(), String>;
+mod vector_file;
+
+use vector_file::{Check, expect_eq, hex_field, steps, u32_field};
 
 /// Cases where this implementation deliberately differs from the reference, and why;
 /// their frames are checked against our documented behaviour instead.
@@ -25,36 +26,10 @@ const DIFFERS_FROM_REFERENCE: &[(&str, &str)] = &[(
     "the engine unescapes an H.264 frame once, so a ratchet retry can decrypt it",
 )];
 
-fn vectors_path() -> PathBuf {
-    match std::env::var_os("LIVEKIT_VECTORS") {
-        Some(path) => PathBuf::from(path),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/vectors/livekit-vectors.json"),
-    }
-}
 
-fn hex_field(v: &Value, field: &str) -> Result<Vec<u8>, String> {
-    let text = v[field].as_str().ok_or_else(|| format!("{field} is not a hex string"))?;
-    hex::decode(text).map_err(|e| format!("{field}: {e}"))
-}
 
-fn u32_field(v: &Value, field: &str) -> Result<u32, String> {
-    v[field]
-        .as_u64()
-        .and_then(|n| u32::try_from(n).ok())
-        .ok_or_else(|| format!("{field} is not a u32"))
-}
 
-fn expect_eq<T: PartialEq + std::fmt::Debug>(what: &str, got: T, want: T) -> Check {
-    if got == want {
-        Ok(())
-    } else {
-        Err(format!("{what}: got {got:?}, want {want:?}"))
-    }
-}
 
-fn steps(case: &Value) -> &[Value] {
-    case["steps"].as_array().map_or(&[], Vec::as_slice)
-}
 
 /// A frame without SSRC: the reference uses −1, i.e. 0xFFFFFFFF on the wire.
 const NO_SSRC: u32 = u32::MAX;
@@ -466,41 +441,20 @@ fn check_ring_after(case: &Value, ctx: &Context) -> Check {
 }
 
 fn main() {
-    let path = vectors_path();
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("cannot read vectors at {}: {e}", path.display()));
-    let file: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let cases = file["cases"].as_array().map_or(&[][..], Vec::as_slice);
-    let (mut passed, mut failed, mut skipped) = (0, 0, 0);
+    let path = vector_file::path("LIVEKIT_VECTORS", "livekit-vectors.json");
     let mut keys = KeyCache::new();
     let started = std::time::Instant::now();
-    for case in cases {
-        let id = case["id"].as_str().unwrap_or("<no id>");
-        if let Some(why) = inexpressible(case) {
-            println!("skip {id}: {why}");
-            skipped += 1;
-            continue;
-        }
-        let differs = DIFFERS_FROM_REFERENCE.iter().any(|(case_id, _)| *case_id == id);
-        let result = match case["direction"].as_str() {
-            Some("encrypt") => run_encrypt(case, &mut keys),
-            Some("decrypt") => run_decrypt(case, &mut keys, differs),
-            other => Err(format!("unknown direction {other:?}")),
-        };
-        match result {
-            Ok(()) => passed += 1,
-            Err(why) => {
-                println!("FAIL {id}: {why}");
-                failed += 1;
-            }
-        }
-    }
     for (id, why) in DIFFERS_FROM_REFERENCE {
         println!("note {id}: checked against our behaviour: {why}");
     }
-    println!("vector file: {} ({} keys derived, {:.1} s)", path.display(), keys.len(), started.elapsed().as_secs_f64());
-    println!("livekit-vectors: {passed} passed, {failed} failed, {skipped} skipped");
-    if failed > 0 || passed == 0 {
-        std::process::exit(1);
-    }
+    vector_file::run_all("livekit-vectors", &path, |case| inexpressible(case).map(str::to_string), |case| {
+        let id = case["id"].as_str().unwrap_or("");
+        let differs = DIFFERS_FROM_REFERENCE.iter().any(|(case_id, _)| *case_id == id);
+        match case["direction"].as_str() {
+            Some("encrypt") => run_encrypt(case, &mut keys),
+            Some("decrypt") => run_decrypt(case, &mut keys, differs),
+            other => Err(format!("unknown direction {other:?}")),
+        }
+    });
+    println!("{} keys derived in {:.1} s", keys.len(), started.elapsed().as_secs_f64());
 }

@@ -4,7 +4,6 @@
 //! beside the crate. Prints one line per failing case and a closing `N passed, M failed`.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use gstjframe::jframe::iv::ReferenceIvs;
 use gstjframe::jframe::{
@@ -13,34 +12,13 @@ use gstjframe::jframe::{
 };
 use serde_json::Value;
 
-type Check = Result<(), String>;
+mod vector_file;
 
-fn vectors_path() -> PathBuf {
-    match std::env::var_os("JFRAME_VECTORS") {
-        Some(path) => PathBuf::from(path),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/vectors/jframe-vectors.json"),
-    }
-}
+use vector_file::{Check, expect_eq, hex_field, steps, u32_field};
 
-fn hex_field(v: &Value, field: &str) -> Result<Vec<u8>, String> {
-    let text = v[field].as_str().ok_or_else(|| format!("{field} is not a hex string"))?;
-    hex::decode(text).map_err(|e| format!("{field}: {e}"))
-}
 
-fn u32_field(v: &Value, field: &str) -> Result<u32, String> {
-    v[field]
-        .as_u64()
-        .and_then(|n| u32::try_from(n).ok())
-        .ok_or_else(|| format!("{field} is not a u32"))
-}
 
-fn expect_eq<T: PartialEq + std::fmt::Debug>(what: &str, got: T, want: T) -> Check {
-    if got == want {
-        Ok(())
-    } else {
-        Err(format!("{what}: got {got:?}, want {want:?}"))
-    }
-}
+
 
 /// A frame type we can express, or `None` (e.g. the reference's `empty`).
 fn frame_kind(step: &Value) -> Option<FrameKind> {
@@ -56,9 +34,6 @@ fn is_expressible(case: &Value) -> bool {
     steps(case).iter().filter(|s| s["action"] == "frame").all(|s| frame_kind(s).is_some())
 }
 
-fn steps(case: &Value) -> &[Value] {
-    case["steps"].as_array().map_or(&[], Vec::as_slice)
-}
 
 /// Applies a key entry (`keys[]` or a `setKey` step) and checks the derived values.
 fn set_key(ctx: &mut Context, entry: &Value) -> Check {
@@ -289,36 +264,16 @@ fn check_ring_after(case: &Value, ctx: &Context) -> Check {
 }
 
 fn main() {
-    let path = vectors_path();
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("cannot read vectors at {}: {e}", path.display()));
-    let file: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let cases = file["cases"].as_array().map_or(&[][..], Vec::as_slice);
-    let (mut passed, mut failed, mut skipped) = (0, 0, 0);
-    for case in cases {
-        let id = case["id"].as_str().unwrap_or("<no id>");
-        if !is_expressible(case) {
-            println!("skip {id}: its frame type cannot be expressed as a frame kind");
-            skipped += 1;
-            continue;
-        }
+    let path = vector_file::path("JFRAME_VECTORS", "jframe-vectors.json");
+    let skip = |case: &Value| {
+        (!is_expressible(case)).then(|| "its frame type cannot be expressed as a frame kind".to_string())
+    };
+    vector_file::run_all("vectors", &path, skip, |case| {
         let quirk = case["tags"].as_array().is_some_and(|t| t.iter().any(|t| t == "quirk"));
-        let result = match case["direction"].as_str() {
+        match case["direction"].as_str() {
             Some("encrypt") => run_encrypt(case),
             Some("decrypt") => run_decrypt(case, quirk),
             other => Err(format!("unknown direction {other:?}")),
-        };
-        match result {
-            Ok(()) => passed += 1,
-            Err(why) => {
-                println!("FAIL {id}: {why}");
-                failed += 1;
-            }
         }
-    }
-    println!("vector file: {}", path.display());
-    println!("vectors: {passed} passed, {failed} failed, {skipped} skipped");
-    if failed > 0 || passed == 0 {
-        std::process::exit(1);
-    }
+    });
 }
