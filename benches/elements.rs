@@ -52,15 +52,15 @@ fn push_through(element: &str, buffers: Vec<gst::Buffer>) -> Duration {
 
 fn push(element: &str, buffers: Vec<gst::Buffer>, shared: bool) -> Duration {
     let pipeline = gst::parse::launch(&format!(
-        "appsrc name=src format=time caps=audio/x-opus ! {element} ! fakesink sync=false"
+        "appsrc name=src format=time max-bytes=0 caps=audio/x-opus ! {element} ! fakesink sync=false"
     ))
     .expect("pipeline")
     .downcast::<gst::Pipeline>()
     .expect("a pipeline");
     let src = pipeline.by_name("src").and_downcast::<gst_app::AppSrc>().expect("appsrc");
-    pipeline.set_state(gst::State::Playing).expect("plays");
+    // Queue every buffer first, so the time is the streaming thread's alone.
+    let _ = pipeline.set_state(gst::State::Paused);
     let mut kept = Vec::with_capacity(if shared { buffers.len() } else { 0 });
-    let start = Instant::now();
     for buffer in buffers {
         if shared {
             kept.push(buffer.clone());
@@ -68,6 +68,8 @@ fn push(element: &str, buffers: Vec<gst::Buffer>, shared: bool) -> Duration {
         let _ = src.push_buffer(buffer);
     }
     let _ = src.end_of_stream();
+    let start = Instant::now();
+    pipeline.set_state(gst::State::Playing).expect("plays");
     let bus = pipeline.bus().expect("bus");
     let _ = bus.timed_pop_filtered(gst::ClockTime::from_seconds(120), &[gst::MessageType::Eos, gst::MessageType::Error]);
     let elapsed = start.elapsed();
