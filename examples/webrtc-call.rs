@@ -14,41 +14,13 @@
 
 mod common;
 
-use std::ffi::{CString, c_char, c_void};
 use std::time::{Duration, Instant};
 
 use common::{Args, Counter, DEFAULT_KEY, Result, by_name, dropped, report, stat};
-use gst::glib;
 use gst::prelude::*;
 
 /// The key the caller moves to with `--rotate-at`.
 const NEXT_KEY: &str = "fae90ddb573c346db93e00e1dcb9732f3f5c462ba37d2ccafe9162a356c4b80d";
-
-#[link(name = "nice")]
-unsafe extern "C" {
-    fn nice_address_new() -> *mut c_void;
-    fn nice_address_set_from_string(address: *mut c_void, text: *const c_char) -> glib::ffi::gboolean;
-    fn nice_address_free(address: *mut c_void);
-    fn nice_agent_add_local_address(agent: *mut glib::gobject_ffi::GObject, address: *const c_void) -> glib::ffi::gboolean;
-}
-
-/// Keeps webrtcbin's ICE on loopback: libnice skips loopback interfaces unless told.
-fn ice_on_loopback(webrtc: &gst::Element) -> Result<()> {
-    let ice = webrtc.property::<glib::Object>("ice-agent");
-    ice.set_property("ice-tcp", false);
-    let agent = ice.property::<glib::Object>("agent");
-    let text = CString::new("127.0.0.1")?;
-    // SAFETY: `agent` is the live NiceAgent of webrtcbin's ICE object, and the address
-    // is allocated, set and freed here; libnice copies it.
-    let added = unsafe {
-        let address = nice_address_new();
-        let added = nice_address_set_from_string(address, text.as_ptr()) != 0
-            && nice_agent_add_local_address(agent.as_ptr(), address) != 0;
-        nice_address_free(address);
-        added
-    };
-    if added { Ok(()) } else { Err("libnice refused 127.0.0.1".into()) }
-}
 
 /// One peer: a pipeline with a webrtcbin, optionally sending test media, and decoding
 /// what it receives.
@@ -75,7 +47,7 @@ impl Peer {
         let pipeline = gst::Pipeline::new();
         pipeline.add(&gst::parse::bin_from_description(&format!("webrtcbin name=wb bundle-policy=max-bundle {send}"), false)?)?;
         let webrtc = by_name(pipeline.upcast_ref(), "wb")?;
-        ice_on_loopback(&webrtc)?;
+        common::loopback_ice::use_loopback_only(&webrtc)?;
         let peer = Peer { pipeline, webrtc, video_decoded: Counter::default(), audio_decoded: Counter::default() };
         peer.decode_incoming(receiver_key.to_owned());
         Ok(peer)
@@ -138,7 +110,7 @@ fn connect(caller: &Peer, callee: &Peer) {
         from.connect("on-ice-candidate", false, move |args| {
             let mline = args[1].get::<u32>().ok()?;
             let candidate = args[2].get::<String>().ok()?;
-            if candidate.contains(" 127.0.0.1 ") {
+            if common::loopback_ice::is_loopback_candidate(&candidate) {
                 to.upgrade()?.emit_by_name::<()>("add-ice-candidate", &[&mline, &candidate]);
             }
             None

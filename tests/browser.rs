@@ -16,14 +16,12 @@ mod chromium;
 mod http;
 
 use std::collections::BTreeMap;
-use std::ffi::{CString, c_char};
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Once, mpsc};
 use std::time::{Duration, Instant};
 
-use gst::glib;
 use gst::prelude::*;
 use serde_json::{Value, json};
 
@@ -112,49 +110,8 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// libnice's C API, to give webrtcbin's ICE agent a loopback address: by default it
-/// gathers candidates on every interface but loopback.
-mod nice {
-    use super::*;
-
-    #[repr(C)]
-    struct NiceAddress {
-        _opaque: [u8; 0],
-    }
-
-    #[link(name = "nice")]
-    unsafe extern "C" {
-        fn nice_address_new() -> *mut NiceAddress;
-        fn nice_address_set_from_string(addr: *mut NiceAddress, text: *const c_char) -> glib::ffi::gboolean;
-        fn nice_agent_add_local_address(
-            agent: *mut glib::gobject_ffi::GObject,
-            addr: *const NiceAddress,
-        ) -> glib::ffi::gboolean;
-        fn nice_address_free(addr: *mut NiceAddress);
-    }
-
-    /// Makes webrtcbin gather one UDP host candidate, on 127.0.0.1 (before PLAYING).
-    pub fn use_loopback_only(webrtcbin: &gst::Element) {
-        let ice = webrtcbin.property::<glib::Object>("ice-agent");
-        ice.set_property("ice-tcp", false);
-        let agent = ice.property::<glib::Object>("agent");
-        let text = CString::new("127.0.0.1").expect("no NUL");
-        // SAFETY: the address is allocated, set and freed here; the agent is a live
-        // NiceAgent (webrtcbin's) for the duration of the call and copies the address.
-        unsafe {
-            let address = nice_address_new();
-            assert!(nice_address_set_from_string(address, text.as_ptr()) != 0);
-            let added = nice_agent_add_local_address(agent.as_ptr(), address);
-            nice_address_free(address);
-            assert!(added != 0, "libnice refused 127.0.0.1 as a local address");
-        }
-    }
-}
-
-/// Only loopback candidates cross between the two ICE agents.
-fn is_loopback_candidate(candidate: &str) -> bool {
-    candidate.split_whitespace().nth(4) == Some("127.0.0.1")
-}
+#[path = "../examples/common/loopback_ice.rs"]
+mod loopback_ice;
 
 /// The signalling state the page and the test share.
 #[derive(Default)]
@@ -210,7 +167,7 @@ fn handle(request: &Request, link: &Mutex<PageLink>, webrtcbin: &gst::Element) -
             };
             let text = candidate["candidate"].as_str().unwrap_or_default();
             let mline = candidate["sdpMLineIndex"].as_u64().and_then(|n| u32::try_from(n).ok()).unwrap_or(0);
-            if is_loopback_candidate(text) {
+            if loopback_ice::is_loopback_candidate(text) {
                 webrtcbin.emit_by_name::<()>("add-ice-candidate", &[&mline, &text]);
             }
             Response::ok("text/plain", "")
@@ -410,7 +367,7 @@ impl Call {
             .expect("a pipeline");
         let element = |name: &str| pipeline.by_name(name).unwrap_or_else(|| panic!("no {name}"));
         let webrtcbin = element("webrtc");
-        nice::use_loopback_only(&webrtcbin);
+        loopback_ice::use_loopback_only(&webrtcbin).expect("ICE on loopback");
         let encoders = [element("videoenc"), element("audioenc")];
         for encoder in &encoders {
             encoder.set_property("key-index", 0u32);
@@ -437,7 +394,7 @@ impl Call {
         webrtcbin.connect("on-ice-candidate", false, move |args| {
             let mline = args[1].get::<u32>().unwrap_or(0);
             let candidate = args[2].get::<String>().unwrap_or_default();
-            if is_loopback_candidate(&candidate) {
+            if loopback_ice::is_loopback_candidate(&candidate) {
                 lock(&page_link).candidates.push(json!({"candidate": candidate, "sdpMLineIndex": mline}));
             }
             None

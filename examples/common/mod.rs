@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // each example uses its own part of this
 
+pub mod loopback_ice;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
