@@ -38,16 +38,16 @@ impl KeySpec {
         bytes[last] ^= 0x80;
         KeySpec { mode: self.mode, bytes }
     }
+}
 
-    /// The key as it is stored in a slot now: material (derived) or AES key (raw).
-    fn in_slot(ctx: &Context, slot: u8) -> Option<Vec<u8>> {
-        let keys = ctx.keys();
-        match keys.mode() {
-            KeyMode::Derived => keys.material(slot),
-            KeyMode::Raw => keys.aes_key(slot),
-        }
-        .map(<[u8]>::to_vec)
+/// The key a slot holds now: material (derived) or AES key (raw).
+fn key_in_slot(ctx: &Context, slot: u8) -> Option<Vec<u8>> {
+    let keys = ctx.keys();
+    match keys.mode() {
+        KeyMode::Derived => keys.material(slot),
+        KeyMode::Raw => keys.aes_key(slot),
     }
+    .map(<[u8]>::to_vec)
 }
 
 fn derived_material() -> impl Strategy<Value = Vec<u8>> {
@@ -130,7 +130,7 @@ fn send(sender: &Context, kind: FrameKind, plain: &[u8], iv: [u8; IV_LEN]) -> Re
 /// names changed.
 fn expect_rejected(receiver: &mut Context, kind: FrameKind, frame: &[u8]) -> Result<DecryptError, TestCaseError> {
     let named_slot = frame.last().copied();
-    let key_before = named_slot.and_then(|s| KeySpec::in_slot(receiver, s));
+    let key_before = named_slot.and_then(|s| key_in_slot(receiver, s));
     let current_before = receiver.keys().current_index();
     let mut copy = frame.to_vec();
     let error = match receiver.decrypt(kind, &mut copy) {
@@ -139,7 +139,7 @@ fn expect_rejected(receiver: &mut Context, kind: FrameKind, frame: &[u8]) -> Res
     };
     prop_assert_eq!(&copy, frame, "a rejected frame was modified ({:?})", error);
     if let Some(slot) = named_slot {
-        prop_assert_eq!(KeySpec::in_slot(receiver, slot), key_before, "a rejected frame changed slot {}", slot);
+        prop_assert_eq!(key_in_slot(receiver, slot), key_before, "a rejected frame changed slot {}", slot);
     }
     prop_assert_eq!(receiver.keys().current_index(), current_before);
     Ok(error)
