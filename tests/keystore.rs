@@ -278,7 +278,8 @@ fn verification_code_forms_follow_the_reference() {
     // 0b000001_000010_000011_000100 ... picks emoji 1, 2, 3, 4, 5, 6, 7.
     let counting = VerificationCode::from_bytes([0x04, 0x20, 0xc4, 0x14, 0x61, 0xc0]);
     assert_eq!(counting.emoji_names(), "cat, lion, horse, unicorn, pig, elephant, rabbit");
-    assert_eq!(counting.decimal(), [(0x04 << 5 | 0x20 >> 3) + 1000, (0xc4 << 2 | 0x14 >> 6) + 1000, ((0x14 & 0x3f) << 7 | 0x61 >> 1) + 1000]);
+    // (0x04 << 5 | 0x20 >> 3), ((0x20 & 7) << 10 | 0xc4 << 2 | 0x14 >> 6), ((0x14 & 0x3f) << 7 | 0x61 >> 1), + 1000.
+    assert_eq!(counting.decimal(), [1132, 1784, 3608]);
 }
 
 #[test]

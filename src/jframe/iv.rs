@@ -12,8 +12,8 @@
 //!   starting at a random value below 2^63 and going up by one per frame whatever the
 //!   key. Within one sender it never repeats (2^63 frames before it could wrap). Two
 //!   senders with the same key repeat an IV only if their SSRCs are equal and their
-//!   counter ranges overlap: for random SSRCs and starts, about n / 2^95 for n frames
-//!   each, and about n / 2^63 even when both are given the same SSRC.
+//!   counter ranges overlap: for random SSRCs and starts, about n / 2^94 for n frames
+//!   each, and about n / 2^62 even when both are given the same SSRC.
 
 use std::collections::HashMap;
 
@@ -103,10 +103,14 @@ impl IvSequence {
     pub fn ssrc(&self) -> u32 {
         self.ssrc
     }
+}
+
+impl Iterator for IvSequence {
+    type Item = [u8; IV_LEN];
 
     /// The next IV, or `None` once the counter is spent: it never wraps to values
     /// already used (from any start it takes 2^63 frames to get there).
-    pub fn next(&mut self) -> Option<[u8; IV_LEN]> {
+    fn next(&mut self) -> Option<[u8; IV_LEN]> {
         let counter = self.next;
         self.next = counter.checked_add(1)?;
         let mut iv = [0u8; IV_LEN];

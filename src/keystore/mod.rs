@@ -179,7 +179,9 @@ impl KeyStore {
     /// A persistent context carrying this store, for `set_context`.
     pub fn context(&self) -> gst::Context {
         let mut context = gst::Context::new(KEY_STORE_CONTEXT, true);
-        context.get_mut().map(|c| c.structure_mut().set(CONTEXT_FIELD, self));
+        if let Some(context) = context.get_mut() {
+            context.structure_mut().set(CONTEXT_FIELD, self);
+        }
         context
     }
 
