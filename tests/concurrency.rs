@@ -27,7 +27,7 @@ const WATCHDOG: Duration = Duration::from_secs(300);
 
 /// A VP8-like frame tagged with its sequence number: a key frame every tenth.
 fn frame(seq: u64) -> Vec<u8> {
-    let mut frame = if seq % 10 == 0 {
+    let mut frame = if seq.is_multiple_of(10) {
         vec![0x50, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0x40, 0x00, 0x30, 0x00]
     } else {
         vec![0x31, 0x02, 0x00]
@@ -57,7 +57,11 @@ fn watchdog(limit: Duration) -> mpsc::Sender<()> {
 
 /// Runs `action` in a loop on its own thread until `running` is cleared; returns
 /// how many times it ran.
-fn busy(running: &Arc<AtomicBool>, pause: Duration, mut action: impl FnMut(u64) + Send + 'static) -> thread::JoinHandle<u64> {
+fn busy(
+    running: &Arc<AtomicBool>,
+    pause: Duration,
+    mut action: impl FnMut(u64) + Send + 'static,
+) -> thread::JoinHandle<u64> {
     let running = running.clone();
     thread::spawn(move || {
         let mut n = 0;
@@ -134,7 +138,9 @@ fn frames_stay_right_while_keys_ratchets_and_enabled_change_from_other_threads()
         let sent = frame(seq);
         let out = enc.push(&sent);
         let [on_the_wire] = out.as_slice() else {
-            counts.wrong.push(format!("frame {seq}: {} frames out of the sender", out.len()));
+            counts
+                .wrong
+                .push(format!("frame {seq}: {} frames out of the sender", out.len()));
             continue;
         };
         if *on_the_wire == sent {
@@ -142,7 +148,9 @@ fn frames_stay_right_while_keys_ratchets_and_enabled_change_from_other_threads()
         } else if on_the_wire.len() == sent.len() + OVERHEAD && on_the_wire[..3] == sent[..3] {
             counts.encrypted += 1;
         } else {
-            counts.wrong.push(format!("frame {seq}: the sender gave neither it nor its encryption"));
+            counts
+                .wrong
+                .push(format!("frame {seq}: the sender gave neither it nor its encryption"));
         }
 
         let received = dec.push(on_the_wire);
@@ -162,7 +170,10 @@ fn frames_stay_right_while_keys_ratchets_and_enabled_change_from_other_threads()
             }
         };
         if received.as_slice() != expected.map(std::slice::from_ref).unwrap_or_default() {
-            counts.wrong.push(format!("frame {seq}: the receiver gave {} frame(s), not {expected:?}", received.len()));
+            counts.wrong.push(format!(
+                "frame {seq}: the receiver gave {} frame(s), not {expected:?}",
+                received.len()
+            ));
         }
         before = after;
     }
@@ -180,12 +191,24 @@ fn frames_stay_right_while_keys_ratchets_and_enabled_change_from_other_threads()
          {ratchets} ratchets, {toggles} toggles of both, {reads} rounds of property reads",
         counts.encrypted, counts.sent_in_clear, counts.decrypted, counts.passed_through, counts.dropped,
     );
-    assert!(counts.wrong.is_empty(), "{} wrong frames, first: {:?}", counts.wrong.len(), &counts.wrong[..counts.wrong.len().min(5)]);
+    assert!(
+        counts.wrong.is_empty(),
+        "{} wrong frames, first: {:?}",
+        counts.wrong.len(),
+        &counts.wrong[..counts.wrong.len().min(5)]
+    );
     assert_eq!(refused.load(Ordering::Relaxed), 0, "a set-key or ratchet was refused");
     assert_eq!(counts.encrypted + counts.sent_in_clear, FRAMES);
     assert_eq!(counts.decrypted + counts.passed_through + counts.dropped, FRAMES);
     // The other threads really ran during the frames, and decryption really happened.
     assert!(key_changes > 1 && ratchets > 1 && toggles > 1 && reads > 1);
-    assert!(counts.decrypted > FRAMES / 50, "only {} frames decrypted", counts.decrypted);
-    assert_eq!(stat(&enc.element, "dropped-no-key") + stat(&enc.element, "dropped-malformed"), 0);
+    assert!(
+        counts.decrypted > FRAMES / 50,
+        "only {} frames decrypted",
+        counts.decrypted
+    );
+    assert_eq!(
+        stat(&enc.element, "dropped-no-key") + stat(&enc.element, "dropped-malformed"),
+        0
+    );
 }

@@ -13,10 +13,10 @@
 mod common;
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap};
 use std::process::Command;
 use std::sync::Mutex;
-use std::cell::Cell;
 
 use common::*;
 use gst::glib;
@@ -26,24 +26,24 @@ use sha2::{Digest, Sha256};
 
 /// Secrets of the scenarios; each test uses its own so that they cannot meet.
 const API_MATERIAL: [u8; 32] = [
-    0x3c, 0x9e, 0x51, 0xd2, 0x07, 0xa8, 0x6f, 0xe4, 0x1b, 0x85, 0xc3, 0x2a, 0x70, 0xf9, 0x4d, 0x16,
-    0xb7, 0x0e, 0x63, 0xda, 0x28, 0x9c, 0x45, 0xf1, 0x8a, 0x53, 0xe6, 0x1d, 0xc0, 0x74, 0x39, 0xab,
+    0x3c, 0x9e, 0x51, 0xd2, 0x07, 0xa8, 0x6f, 0xe4, 0x1b, 0x85, 0xc3, 0x2a, 0x70, 0xf9, 0x4d, 0x16, 0xb7, 0x0e, 0x63,
+    0xda, 0x28, 0x9c, 0x45, 0xf1, 0x8a, 0x53, 0xe6, 0x1d, 0xc0, 0x74, 0x39, 0xab,
 ];
 const API_RAW_KEY: [u8; 16] = [
     0xe1, 0x5a, 0x93, 0x0c, 0x7f, 0xb4, 0x26, 0xd8, 0x4e, 0x01, 0xaf, 0x62, 0x9b, 0x37, 0xc5, 0x18,
 ];
 const API_PASSPHRASE: &str = "velvet orbit lantern 7731 quay";
 const LAUNCH_MATERIAL: [u8; 32] = [
-    0x91, 0x2d, 0xe8, 0x46, 0xbb, 0x03, 0x7a, 0xc9, 0x5f, 0x14, 0xd6, 0x68, 0xa2, 0x3e, 0xf0, 0x87,
-    0x0b, 0xcd, 0x52, 0x99, 0x2f, 0xe7, 0x64, 0x1a, 0xb8, 0x45, 0xdc, 0x06, 0x7e, 0xa3, 0x31, 0xf5,
+    0x91, 0x2d, 0xe8, 0x46, 0xbb, 0x03, 0x7a, 0xc9, 0x5f, 0x14, 0xd6, 0x68, 0xa2, 0x3e, 0xf0, 0x87, 0x0b, 0xcd, 0x52,
+    0x99, 0x2f, 0xe7, 0x64, 0x1a, 0xb8, 0x45, 0xdc, 0x06, 0x7e, 0xa3, 0x31, 0xf5,
 ];
 const HEAP_MATERIAL: [u8; 32] = [
-    0x6a, 0xd1, 0x08, 0xf3, 0x9c, 0x27, 0xb5, 0x4e, 0xe0, 0x1f, 0x83, 0x5d, 0xa6, 0x39, 0xc2, 0x74,
-    0x15, 0xbe, 0x4b, 0xe9, 0x80, 0x2c, 0xd7, 0x63, 0x0a, 0x9f, 0x36, 0xf8, 0x51, 0xc4, 0x7d, 0x12,
+    0x6a, 0xd1, 0x08, 0xf3, 0x9c, 0x27, 0xb5, 0x4e, 0xe0, 0x1f, 0x83, 0x5d, 0xa6, 0x39, 0xc2, 0x74, 0x15, 0xbe, 0x4b,
+    0xe9, 0x80, 0x2c, 0xd7, 0x63, 0x0a, 0x9f, 0x36, 0xf8, 0x51, 0xc4, 0x7d, 0x12,
 ];
 const HEAP_RAW_KEY: [u8; 32] = [
-    0xd4, 0x19, 0x7e, 0xa0, 0x3b, 0xc6, 0x52, 0x8d, 0xf5, 0x20, 0x97, 0x4a, 0xbc, 0x61, 0x0e, 0xe3,
-    0x38, 0x8f, 0xd2, 0x05, 0x6b, 0xa9, 0x4c, 0xf7, 0x13, 0x7a, 0xc8, 0x2e, 0x95, 0x50, 0xe6, 0x0d,
+    0xd4, 0x19, 0x7e, 0xa0, 0x3b, 0xc6, 0x52, 0x8d, 0xf5, 0x20, 0x97, 0x4a, 0xbc, 0x61, 0x0e, 0xe3, 0x38, 0x8f, 0xd2,
+    0x05, 0x6b, 0xa9, 0x4c, 0xf7, 0x13, 0x7a, 0xc8, 0x2e, 0x95, 0x50, 0xe6, 0x0d,
 ];
 const HEAP_PASSPHRASE: &str = "quartz meadow 4410 tundra kiln";
 
@@ -54,7 +54,10 @@ struct Secret {
 }
 
 fn secret(name: impl Into<String>, bytes: &[u8]) -> Secret {
-    Secret { name: name.into(), bytes: bytes.to_vec() }
+    Secret {
+        name: name.into(),
+        bytes: bytes.to_vec(),
+    }
 }
 
 /// Key material, its AES key, and the materials and AES keys of its first ratchets.
@@ -63,7 +66,10 @@ fn material_and_derived(name: &str, material: &[u8], ratchets: usize) -> Vec<Sec
     let mut current = material.to_vec();
     for step in 0..=ratchets {
         secrets.push(secret(format!("{name} material, ratchet {step}"), &current));
-        secrets.push(secret(format!("{name} AES key, ratchet {step}"), &derive_aes_key(&current)));
+        secrets.push(secret(
+            format!("{name} AES key, ratchet {step}"),
+            &derive_aes_key(&current),
+        ));
         current = ratchet(&current).to_vec();
     }
     secrets
@@ -96,27 +102,36 @@ fn forms(bytes: &[u8]) -> Vec<(&'static str, Vec<u8>)> {
     forms
 }
 
+/// A secret's name, the name of a form and the bytes written in that form.
+type Written<'a> = (&'a str, &'static str, Vec<u8>);
+
 /// The lines of `log` that hold a form of a secret, as "secret (form): line".
 fn leaks(log: &[u8], secrets: &[Secret]) -> Vec<String> {
-    // Every form is at least 8 bytes long: index them by their first 4.
-    let mut by_prefix: HashMap<&[u8], Vec<(&str, &str, Vec<u8>)>> = HashMap::new();
-    let all_forms: Vec<(&str, &str, Vec<u8>)> = secrets
+    let all_forms: Vec<Written> = secrets
         .iter()
-        .flat_map(|secret| forms(&secret.bytes).into_iter().map(|(form, bytes)| (secret.name.as_str(), form, bytes)))
+        .flat_map(|secret| {
+            forms(&secret.bytes)
+                .into_iter()
+                .map(|(form, bytes)| (secret.name.as_str(), form, bytes))
+        })
         .collect();
-    for (name, form, bytes) in &all_forms {
-        by_prefix.entry(&bytes[..4]).or_default().push((name, form, bytes.clone()));
+    // Every form is at least 8 bytes long: index them by their first 4.
+    let mut by_prefix: HashMap<&[u8], Vec<&Written>> = HashMap::new();
+    for written in &all_forms {
+        by_prefix.entry(&written.2[..4]).or_default().push(written);
     }
     let mut lines = BTreeMap::new();
     for at in 0..log.len().saturating_sub(3) {
-        let Some(candidates) = by_prefix.get(&log[at..at + 4]) else { continue };
+        let Some(candidates) = by_prefix.get(&log[at..at + 4]) else {
+            continue;
+        };
         for (name, form, bytes) in candidates {
             if log[at..].starts_with(bytes) {
                 let start = log[..at].iter().rposition(|&b| b == b'\n').map_or(0, |n| n + 1);
                 let end = log[at..].iter().position(|&b| b == b'\n').map_or(log.len(), |n| at + n);
-                lines.entry(start).or_insert_with(|| {
-                    format!("{name} ({form}): {}", String::from_utf8_lossy(&log[start..end]))
-                });
+                lines
+                    .entry(start)
+                    .or_insert_with(|| format!("{name} ({form}): {}", String::from_utf8_lossy(&log[start..end])));
             }
         }
     }
@@ -159,7 +174,11 @@ fn logged_run_of(test: &str) -> Vec<u8> {
 /// A buffer allocated by GStreamer (not by this binary's Rust allocator).
 fn gst_buffer(bytes: &[u8]) -> gst::Buffer {
     let mut buffer = gst::Buffer::with_size(bytes.len()).expect("buffer");
-    buffer.get_mut().expect("new buffer").copy_from_slice(0, bytes).expect("copy");
+    buffer
+        .get_mut()
+        .expect("new buffer")
+        .copy_from_slice(0, bytes)
+        .expect("copy");
     buffer
 }
 
@@ -185,7 +204,10 @@ fn api_scenario() {
     let mut enc = Tested::new(make("jframeenc", &[]), caps);
     let mut dec = Tested::new(make("jframedec", &[]), caps);
     enc.element.set_property("key", gst_buffer(&API_MATERIAL));
-    assert!(dec.element.emit_by_name::<bool>("set-key", &[&0u32, &gst_buffer(&API_MATERIAL)]));
+    assert!(
+        dec.element
+            .emit_by_name::<bool>("set-key", &[&0u32, &gst_buffer(&API_MATERIAL)])
+    );
     assert_round_trip(&mut enc, &mut dec, true);
     let code = enc.element.property::<Option<String>>("verification-code");
     assert_eq!(code, dec.element.property::<Option<String>>("verification-code"));
@@ -197,9 +219,15 @@ fn api_scenario() {
     assert_round_trip(&mut enc, &mut dec, false);
 
     let raw_hex = hex::encode(API_RAW_KEY);
-    let mut enc = Tested::new(make("jframeenc", &[("key-mode", "raw"), ("key", raw_hex.as_str())]), caps);
+    let mut enc = Tested::new(
+        make("jframeenc", &[("key-mode", "raw"), ("key", raw_hex.as_str())]),
+        caps,
+    );
     let mut dec = Tested::new(make("jframedec", &[("key-mode", "raw")]), caps);
-    assert!(dec.element.emit_by_name::<bool>("set-key", &[&3u32, &gst_buffer(&API_RAW_KEY)]));
+    assert!(
+        dec.element
+            .emit_by_name::<bool>("set-key", &[&3u32, &gst_buffer(&API_RAW_KEY)])
+    );
     dec.element.set_property("key-index", 3u32);
     enc.element.set_property("key-index", 3u32);
     enc.element.set_property("key", gst_buffer(&API_RAW_KEY));
@@ -225,7 +253,12 @@ fn keys_given_through_the_api_appear_nowhere_in_the_debug_log() {
         assert!(text.contains(wanted), "the debug log has no '{wanted}'");
     }
     let found = leaks(&log, &api_secrets());
-    assert!(found.is_empty(), "{} lines of the debug log hold a key:\n{}", found.len(), found.join("\n"));
+    assert!(
+        found.is_empty(),
+        "{} lines of the debug log hold a key:\n{}",
+        found.len(),
+        found.join("\n")
+    );
 }
 
 /// Keys written on a launch line, as with gst-launch-1.0.
@@ -257,11 +290,19 @@ fn launch_line_keys_reach_the_debug_log_only_through_gstreamers_parser() {
     let log = logged_run_of("launch_line_keys_reach_the_debug_log_only_through_gstreamers_parser");
     let found = leaks(&log, &material_and_derived("launch line", &LAUNCH_MATERIAL, 0));
     let (parser, elsewhere): (Vec<&String>, Vec<&String>) = found.iter().partition(|line| from_gstreamer_parser(line));
-    println!("GStreamer's parser logged the launch-line key in {} lines, e.g.:", parser.len());
+    println!(
+        "GStreamer's parser logged the launch-line key in {} lines, e.g.:",
+        parser.len()
+    );
     for line in parser.iter().take(4) {
         println!("  {line}");
     }
-    assert!(elsewhere.is_empty(), "{} lines hold the key:\n{}", elsewhere.len(), elsewhere.iter().map(|l| l.as_str()).collect::<Vec<_>>().join("\n"));
+    assert!(
+        elsewhere.is_empty(),
+        "{} lines hold the key:\n{}",
+        elsewhere.len(),
+        elsewhere.iter().map(|l| l.as_str()).collect::<Vec<_>>().join("\n")
+    );
 }
 
 #[test]
@@ -274,7 +315,12 @@ fn launch_line_keys_appear_nowhere_in_the_debug_log() {
     }
     let log = logged_run_of("launch_line_keys_appear_nowhere_in_the_debug_log");
     let found = leaks(&log, &material_and_derived("launch line", &LAUNCH_MATERIAL, 0));
-    assert!(found.is_empty(), "{} lines of the debug log hold the key:\n{}", found.len(), found.join("\n"));
+    assert!(
+        found.is_empty(),
+        "{} lines of the debug log hold the key:\n{}",
+        found.len(),
+        found.join("\n")
+    );
 }
 
 /// Reads a property through GObject itself, as C, Python or gst-inspect would.
@@ -301,8 +347,14 @@ fn key_and_passphrase_are_write_only() {
         let element = make(factory, &[("key", key.as_str()), ("passphrase", "write only")]);
         for name in ["key", "passphrase"] {
             let flags = element.find_property(name).expect("property").flags();
-            assert!(flags.contains(glib::ParamFlags::WRITABLE), "{factory}.{name} is writable");
-            assert!(!flags.contains(glib::ParamFlags::READABLE), "{factory}.{name} is not readable");
+            assert!(
+                flags.contains(glib::ParamFlags::WRITABLE),
+                "{factory}.{name} is writable"
+            );
+            assert!(
+                !flags.contains(glib::ParamFlags::READABLE),
+                "{factory}.{name} is not readable"
+            );
             // GObject gives nothing back (with a warning on stderr); the Rust bindings
             // refuse even to try.
             let value = read_through_gobject(&element, name);
@@ -387,12 +439,21 @@ unsafe impl GlobalAlloc for FreedMemoryScanner {
 unsafe fn scan(ptr: *const u8, size: usize) {
     // No allocation happens under this lock, so a free cannot come back to it.
     let mut needles = NEEDLES.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    let Needles { bytes, lens, hits, count } = &mut *needles;
+    let Needles {
+        bytes,
+        lens,
+        hits,
+        count,
+    } = &mut *needles;
     for n in 0..*count {
         let needle = &bytes[n][..lens[n]];
         // SAFETY: offsets stay within the block.
-        let found = (0..(size + 1).saturating_sub(needle.len()))
-            .any(|at| needle.iter().enumerate().all(|(i, b)| unsafe { std::ptr::read_volatile(ptr.add(at + i)) } == *b));
+        let found = (0..(size + 1).saturating_sub(needle.len())).any(|at| {
+            needle
+                .iter()
+                .enumerate()
+                .all(|(i, b)| unsafe { std::ptr::read_volatile(ptr.add(at + i)) } == *b)
+        });
         if found {
             hits[n] += 1;
         }
@@ -425,7 +486,10 @@ fn key_copies_on_the_heap_are_wiped_before_they_are_freed() {
         let mut enc = Tested::new(make("jframeenc", &[]), &caps);
         let mut dec = Tested::new(make("jframedec", &[]), &caps);
         enc.element.set_property("key", gst_buffer(&HEAP_MATERIAL));
-        assert!(dec.element.emit_by_name::<bool>("set-key", &[&0u32, &gst_buffer(&HEAP_MATERIAL)]));
+        assert!(
+            dec.element
+                .emit_by_name::<bool>("set-key", &[&0u32, &gst_buffer(&HEAP_MATERIAL)])
+        );
         assert_round_trip(&mut enc, &mut dec, true);
         assert!(enc.element.emit_by_name::<bool>("ratchet", &[]));
         assert_eq!(dec.push_all(&enc.push_all(&frames[..3])), frames[..3]);
@@ -441,7 +505,10 @@ fn key_copies_on_the_heap_are_wiped_before_they_are_freed() {
         let mut enc = Tested::new(make("jframeenc", &[("key-mode", "raw")]), &caps);
         let mut dec = Tested::new(make("jframedec", &[("key-mode", "raw")]), &caps);
         enc.element.set_property("key", gst_buffer(&HEAP_RAW_KEY));
-        assert!(dec.element.emit_by_name::<bool>("set-key", &[&0u32, &gst_buffer(&HEAP_RAW_KEY)]));
+        assert!(
+            dec.element
+                .emit_by_name::<bool>("set-key", &[&0u32, &gst_buffer(&HEAP_RAW_KEY)])
+        );
         assert_round_trip(&mut enc, &mut dec, false);
         // The elements, their stores and keys are dropped here.
     }
@@ -452,5 +519,9 @@ fn key_copies_on_the_heap_are_wiped_before_they_are_freed() {
         .filter(|(_, hits)| *hits > 0)
         .map(|(secret, hits)| format!("{}: in {hits} freed block(s)", secret.name))
         .collect();
-    assert!(found.is_empty(), "key bytes freed without being wiped:\n{}", found.join("\n"));
+    assert!(
+        found.is_empty(),
+        "key bytes freed without being wiped:\n{}",
+        found.join("\n")
+    );
 }

@@ -92,7 +92,10 @@ fn one_sender_never_repeats_an_iv_across_key_changes_ratchets_and_restarts() {
 
     let ivs = &sender.ivs;
     assert_eq!(ivs.len(), 12_500);
-    assert!(ivs.iter().all(|(ssrc, _)| *ssrc == 7), "the IV starts with the ssrc property");
+    assert!(
+        ivs.iter().all(|(ssrc, _)| *ssrc == 7),
+        "the IV starts with the ssrc property"
+    );
     assert_unique(ivs);
     // One counter for the element's life: neither key changes nor restarts reset it.
     for pair in ivs.windows(2) {

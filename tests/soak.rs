@@ -114,7 +114,11 @@ fn a_million_frames_round_trip_with_bounded_memory() {
     assert_eq!(stat(&enc, "frames-processed"), FRAMES);
     assert_eq!(stat(&dec, "frames-processed"), FRAMES);
     assert_eq!(stat(&enc, "ratchets"), FRAMES / 100_000);
-    assert_eq!(stat(&dec, "ratchets"), FRAMES / 100_000, "the receiver followed every ratchet");
+    assert_eq!(
+        stat(&dec, "ratchets"),
+        FRAMES / 100_000,
+        "the receiver followed every ratchet"
+    );
     for (counter, count) in drop_counters(&enc).into_iter().chain(drop_counters(&dec)) {
         assert_eq!(count, 0, "{counter}");
     }
