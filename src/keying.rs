@@ -8,6 +8,7 @@ use glib::subclass::prelude::*;
 use gst::prelude::*;
 
 use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
 
 use crate::jframe::verification::VerificationCode;
 use crate::jframe::{FrameKind, KeyMode, Secret};
@@ -317,7 +318,7 @@ impl Keying {
                 _ => None,
             },
             "passphrase" => match value.get::<Option<String>>() {
-                Ok(Some(passphrase)) => Some(Secret::new(Sha256::digest(passphrase.as_bytes()).to_vec())),
+                Ok(Some(passphrase)) => Some(passphrase_key(&Zeroizing::new(passphrase))),
                 _ => None,
             },
             "key-index" => {
@@ -546,6 +547,16 @@ where
             })
             .build(),
     ]
+}
+
+/// The key a passphrase stands for, its SHA-256, leaving no unwiped copy behind (the
+/// caller wipes the passphrase, sha2's `zeroize` feature the hasher state).
+fn passphrase_key(passphrase: &str) -> Secret {
+    let mut hasher = Sha256::new();
+    hasher.update(passphrase.as_bytes());
+    let mut key = Zeroizing::new([0u8; 32]);
+    hasher.finalize_into((&mut *key).into());
+    Secret::new(key.to_vec())
 }
 
 fn buffer_bytes(buffer: &gst::Buffer) -> Option<Secret> {
