@@ -629,7 +629,7 @@ impl Keying {
                 Ok(())
             }
             Err(message) => {
-                gst::element_error!(element, gst::StreamError::Format, ["{}", message]);
+                gst::element_error!(element, gst::StreamError::Format, ("{}", message));
                 Err(gst::loggable_error!(self.cat, "{}", message))
             }
         }
@@ -663,10 +663,9 @@ impl Keying {
             state.reported = None;
             (state.pending_key.take(), state.key_index)
         };
-        let settings_error = |message| gst::error_msg!(gst::LibraryError::Settings, ["{}", message]);
-        self.use_rules().map_err(settings_error)?;
+        self.use_rules().map_err(|message| gst::error_msg!(gst::LibraryError::Settings, ("{}", message)))?;
         if let Some(key) = pending {
-            self.install(index, &key).map_err(settings_error)?;
+            self.install(index, &key).map_err(|message| gst::error_msg!(gst::LibraryError::Settings, ["{}", message]))?;
         }
         Ok(())
     }
