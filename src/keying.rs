@@ -205,17 +205,28 @@ impl Media {
     }
 }
 
-/// The caps both elements take and give, output equal to input. Caps a format has no
-/// rule for (AV1, and all but VP8 and Opus under JFrame's) are refused when set, with
-/// the reason.
-pub fn pad_templates() -> Vec<gst::PadTemplate> {
+/// The caps a format takes. LiveKit's include AV1, to refuse it when set with the reason
+/// rather than at negotiation with none.
+fn format_caps(format: Format) -> gst::Caps {
     let mut caps = gst::Caps::new_empty();
-    for name in ["video/x-vp8", "video/x-vp9", "video/x-av1", "audio/x-opus"] {
-        caps.merge(gst::Caps::builder(name).build());
+    let names: &[&str] = match format {
+        Format::JFrame => &["video/x-vp8", "audio/x-opus"],
+        Format::LiveKit => &["video/x-vp8", "video/x-vp9", "video/x-av1", "audio/x-opus"],
+    };
+    for name in names {
+        caps.merge(gst::Caps::builder(*name).build());
     }
-    for name in ["video/x-h264", "video/x-h265"] {
-        caps.merge(gst::Caps::builder(name).field("stream-format", "byte-stream").field("alignment", "au").build());
+    if format == Format::LiveKit {
+        for name in ["video/x-h264", "video/x-h265"] {
+            caps.merge(gst::Caps::builder(name).field("stream-format", "byte-stream").field("alignment", "au").build());
+        }
     }
+    caps
+}
+
+/// The caps both elements take and give (any format's), output equal to input.
+pub fn pad_templates() -> Vec<gst::PadTemplate> {
+    let caps = format_caps(Format::LiveKit);
     [gst::PadDirection::Src, gst::PadDirection::Sink]
         .into_iter()
         .filter_map(|direction| {
@@ -614,6 +625,15 @@ impl Keying {
         let state = self.lock();
         let current = lock(&state.local).ctx().0.keys().current_index();
         state.stats.to_structure(STATS_NAME, current)
+    }
+
+    /// The caps on the other pad: the same, less what the element's format never takes.
+    pub fn transform_caps(&self, caps: &gst::Caps, filter: Option<&gst::Caps>) -> gst::Caps {
+        let taken = caps.intersect_with_mode(&format_caps(self.lock().format()), gst::CapsIntersectMode::First);
+        match filter {
+            Some(filter) => filter.intersect_with_mode(&taken, gst::CapsIntersectMode::First),
+            None => taken,
+        }
     }
 
     /// Takes the media of new caps; refuses (with an error that says why) media the

@@ -213,6 +213,19 @@ fn h264_over_rtp_with_key_index_12_arrives_whole_and_decodes_with_openh264() {
 }
 
 #[test]
+fn h264_through_h264parse_as_avc_arrives_whole() {
+    // With NAL unit lengths (stream-format=avc) the payloader trims nothing: frames
+    // arrive with their key index 0, as LiveKit's clients need them.
+    let keys = format!("passphrase={PASSPHRASE}");
+    let transport = "h264parse ! video/x-h264,stream-format=avc,alignment=au ! rtph264pay ! rtph264depay";
+    let call = Call::new(&h264_source(), &keys, transport, &keys, "avdec_h264");
+    call.run_clean("H.264, h264parse (avc) ! rtph264pay/rtph264depay, key index 0, avdec_h264");
+    assert_eq!(arrived_one_byte_short(&call), 0);
+    let (sent, arrived) = (frames(&call.sent), frames(&call.arrived));
+    assert!(sent.iter().zip(&arrived).all(|(s, a)| a.ends_with(s) && s.ends_with(&[12, 0])));
+}
+
+#[test]
 fn h264_sent_stays_annex_b_with_the_clear_prefix_as_livekit_sends_it() {
     let keys = format!("passphrase={PASSPHRASE}");
     let call = Call::new(&h264_source(), &keys, "identity", &keys, "avdec_h264");
@@ -578,8 +591,12 @@ fn caps_without_a_rule_are_refused_with_the_reason() {
     };
     let av1 = refused(&[("format", "livekit"), ("key", &material_hex())], gst::Caps::builder("video/x-av1").build());
     assert!(av1.contains("no rule for AV1"), "{av1}");
-    let h264 = refused(&[("key", &material_hex())], caps_of("h264"));
-    assert!(h264.contains("format=jitsi carries VP8 and Opus only, not H.264"), "{h264}");
+    // Under JFrame's rules H.264 is refused at negotiation already, as before.
+    for factory in ["jframeenc", "jframedec"] {
+        assert!(!pad(&make(factory, &[]), "sink").query_accept_caps(&caps_of("h264")));
+        let livekit = make(factory, &[("format", "livekit")]);
+        assert!(["h264", "h265", "vp9", "vp8", "opus"].iter().all(|codec| pad(&livekit, "sink").query_accept_caps(&caps_of(codec))));
+    }
 }
 
 #[test]

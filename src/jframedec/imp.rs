@@ -278,6 +278,15 @@ impl BaseTransformImpl for JFrameDec {
         Ok(())
     }
 
+    fn transform_caps(
+        &self,
+        _direction: gst::PadDirection,
+        caps: &gst::Caps,
+        filter: Option<&gst::Caps>,
+    ) -> Option<gst::Caps> {
+        Some(self.keying.transform_caps(caps, filter))
+    }
+
     fn set_caps(&self, incaps: &gst::Caps, _outcaps: &gst::Caps) -> Result<(), gst::LoggableError> {
         self.keying.set_media(self.obj().upcast_ref(), incaps)
     }

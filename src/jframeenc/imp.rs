@@ -106,8 +106,9 @@ impl ElementImpl for JFrameEnc {
             gst::subclass::ElementMetadata::new(
                 "JFrame encrypter",
                 "Filter/Encoder/Video/Audio",
-                "Encrypts VP8 and Opus frames with AES-GCM in the JFrame format of lib-jitsi-meet \
-                 (place between the encoder and the RTP payloader; for VP8 use jframevp8pay). Action signals: \
+                "Encrypts VP8 and Opus frames with AES-GCM in the JFrame format of lib-jitsi-meet, or VP8, VP9, \
+                 H.264, H.265 and Opus frames in LiveKit's format (format=livekit) (place between the encoder and \
+                 the RTP payloader; for VP8 use jframevp8pay). Action signals: \
                  set-key(index, key) -> bool, ratchet() -> bool, clear-keys(); element message jframe-state on \
                  every change of the stream's state",
                 "gst-jframe developers",
@@ -146,6 +147,15 @@ impl BaseTransformImpl for JFrameEnc {
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
         self.keying.stop();
         Ok(())
+    }
+
+    fn transform_caps(
+        &self,
+        _direction: gst::PadDirection,
+        caps: &gst::Caps,
+        filter: Option<&gst::Caps>,
+    ) -> Option<gst::Caps> {
+        Some(self.keying.transform_caps(caps, filter))
     }
 
     fn set_caps(&self, incaps: &gst::Caps, _outcaps: &gst::Caps) -> Result<(), gst::LoggableError> {
