@@ -11,7 +11,8 @@ use sha2::{Digest, Sha256};
 
 use crate::jframe::verification::VerificationCode;
 use crate::jframe::{
-    Format, KeyDerivation, KeyMode, KeySize, KeySource, LIVEKIT_DEFAULT_FAILURE_TOLERANCE, MAX_KEY_RING_SIZE,
+    Format, KEY_RING_SIZE, KeyDerivation, KeyMode, KeySize, KeySource, LIVEKIT_DEFAULT_FAILURE_TOLERANCE,
+    LIVEKIT_DEFAULT_RATCHET_SALT, MAX_KEY_RING_SIZE,
     MediaFrame, Rules, Secret, VideoCodec, VideoFrameType,
 };
 use crate::keystore::{KEY_STORE_CONTEXT, KeyStore, LocalKeys, Participant, SharedLocalKeys};
@@ -65,7 +66,7 @@ pub enum KeySizeSetting {
 /// An element's format properties, which make the rules of its participant's keys.
 #[derive(Debug, Clone)]
 pub struct FormatSettings {
-    pub format: FormatSetting,
+    format: FormatSetting,
     ratchet_salt: String,
     key_size: KeySizeSetting,
     key_ring_size: u32,
@@ -76,7 +77,7 @@ impl Default for FormatSettings {
     fn default() -> FormatSettings {
         FormatSettings {
             format: FormatSetting::Jitsi,
-            ratchet_salt: DEFAULT_RATCHET_SALT.to_owned(),
+            ratchet_salt: default_ratchet_salt(),
             key_size: KeySizeSetting::Aes128,
             key_ring_size: DEFAULT_KEY_RING_SIZE,
             failure_tolerance: LIVEKIT_DEFAULT_FAILURE_TOLERANCE as i32,
@@ -84,8 +85,12 @@ impl Default for FormatSettings {
     }
 }
 
-const DEFAULT_RATCHET_SALT: &str = "LKFrameEncryptionKey";
-const DEFAULT_KEY_RING_SIZE: u32 = 16;
+/// LiveKit's default salt, as text.
+fn default_ratchet_salt() -> String {
+    String::from_utf8_lossy(LIVEKIT_DEFAULT_RATCHET_SALT).into_owned()
+}
+
+const DEFAULT_KEY_RING_SIZE: u32 = KEY_RING_SIZE as u32;
 
 impl FormatSettings {
     pub fn format(&self) -> Format {
@@ -476,7 +481,7 @@ impl Keying {
             glib::ParamSpecString::builder("ratchet-salt")
                 .nick("Ratchet salt")
                 .blurb("format=livekit: salt of the key derivation and of the ratchet (LiveKit's ratchetSalt)")
-                .default_value(Some(DEFAULT_RATCHET_SALT))
+                .default_value(Some(default_ratchet_salt().as_str()))
                 .mutable_ready()
                 .build(),
             glib::ParamSpecEnum::builder::<KeySizeSetting>("key-size")
@@ -549,7 +554,7 @@ impl Keying {
             }
             "ratchet-salt" => {
                 let salt: Option<String> = value.get().unwrap_or(None);
-                state.settings.ratchet_salt = salt.unwrap_or_else(|| DEFAULT_RATCHET_SALT.to_owned());
+                state.settings.ratchet_salt = salt.unwrap_or_else(default_ratchet_salt);
                 return true;
             }
             "key-size" => {

@@ -205,7 +205,10 @@ mod tests {
     #[test]
     fn a_sent_prefix_may_start_at_any_later_long_start_code() {
         // SPS and PPS put before an access unit of AUD, SPS, PPS (3-byte code) and an IDR slice.
-        let au = [0, 0, 0, 1, 0x67, 1, 0, 0, 0, 1, 0x68, 2, 0, 0, 0, 1, 9, 0x10, 0, 0, 0, 1, 0x67, 1, 0, 0, 1, 0x68, 2, 0, 0, 0, 1, 0x65, 0x88, 7, 7, 7];
+        let au = [
+            0, 0, 0, 1, 0x67, 1, 0, 0, 0, 1, 0x68, 2, // put before
+            0, 0, 0, 1, 9, 0x10, 0, 0, 0, 1, 0x67, 1, 0, 0, 1, 0x68, 2, 0, 0, 0, 1, 0x65, 0x88, 7, 7, 7,
+        ];
         let clear = first_slice_prefix(&au, Some(NalCodec::H264)).unwrap();
         assert_eq!(clear, 35);
         assert_eq!(sent_prefix_starts(&au, clear), [0, 6, 12, 18, 29]);

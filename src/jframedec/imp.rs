@@ -161,7 +161,8 @@ impl ObjectImpl for JFrameDec {
             properties.push(
                 glib::ParamSpecUInt::builder("ratchet-window")
                     .nick("Ratchet window")
-                    .blurb("How many ratchet steps to try to follow a sender that ratcheted its key (0 = never)")
+                    .blurb("How many ratchet steps to try to follow a sender that ratcheted its key (0 = never); \
+                            format=livekit: how many retries, all with the key one ratchet ahead")
                     .maximum(RATCHET_WINDOW_MAX)
                     .default_value(DEFAULT_RATCHET_WINDOW)
                     .mutable_playing()
@@ -235,7 +236,8 @@ impl ElementImpl for JFrameDec {
                 "Filter/Decoder/Video/Audio",
                 "Decrypts VP8 and Opus frames encrypted in the JFrame format of lib-jitsi-meet, or VP8, VP9, \
                  H.264, H.265 and Opus frames in LiveKit's format (format=livekit) (place between the RTP \
-                 depayloader and the decoder); drops and counts frames it cannot decrypt. Action signals: set-key(index, key) -> bool, clear-keys(), \
+                 depayloader and the decoder); drops and counts frames it cannot decrypt. Action signals: \
+                 set-key(index, key) -> bool, clear-keys(), \
                  set-ssrc-participant(ssrc, participant); signals: ratcheted(key-index, steps) when it followed a \
                  sender's ratchet, request-participant(ssrc) -> participant once per new SSRC (needs \
                  GstRTPSourceMeta: rtp*depay source-info=true); element message jframe-state on every change of \

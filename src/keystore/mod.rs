@@ -143,17 +143,17 @@ impl Participant {
 
     /// An element's rules: taken if this participant's rules are not chosen yet, else
     /// they must be equal. `Err` holds this participant's rules.
-    pub fn use_rules(&self, rules: &Rules) -> Result<(), Rules> {
+    pub fn use_rules(&self, rules: &Rules) -> Result<(), Box<Rules>> {
         let mut keys = lock(&self.keys);
         if same_key_rules(&keys.rules, rules) {
             keys.rules_chosen = true;
             return Ok(());
         }
         if keys.rules_chosen {
-            return Err(keys.rules.clone());
+            return Err(Box::new(keys.rules.clone()));
         }
         drop(keys);
-        self.set_rules(rules.clone()).map_err(|_| self.rules())
+        self.set_rules(rules.clone()).map_err(|_| Box::new(self.rules()))
     }
 
     /// Installs a key at `index` and makes it current. A key of another mode than the
