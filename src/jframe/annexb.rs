@@ -82,18 +82,19 @@ pub(crate) fn first_slice_prefix(data: &[u8], codec: Option<NalCodec>) -> Option
     Some(start + 2)
 }
 
-/// Where the clear prefix of a received access unit may begin as its sender wrote it:
-/// 0, then every later 4-byte start code before byte `clear` (LiveKit's prefix starts
-/// with one). A receiver may have put NAL units before the sender's: `rtph264depay` and
-/// `rtph265depay` put the parameter sets of their caps before the first access unit.
-pub(crate) fn sent_prefix_starts(data: &[u8], clear: usize) -> Vec<usize> {
-    let later = nal_units(data)
+/// Where else than at 0 the clear prefix of a received access unit may begin as its
+/// sender wrote it: at every later 4-byte start code before byte `clear` (LiveKit's
+/// prefix starts with one). A receiver may have put NAL units before the sender's:
+/// `rtph264depay` and `rtph265depay` put the parameter sets of their caps before the
+/// first access unit.
+pub(crate) fn later_prefix_starts(data: &[u8], clear: usize) -> Vec<usize> {
+    nal_units(data)
         .into_iter()
         .flatten()
         .take_while(|&(start, _)| start < clear)
         .filter(|&(start, code_len)| code_len == 4 && start > 4)
-        .map(|(start, _)| start - 4);
-    std::iter::once(0).chain(later).collect()
+        .map(|(start, _)| start - 4)
+        .collect()
 }
 
 /// The clear prefix (the first `clear` bytes of access unit `data`) as sent, when it has
@@ -211,8 +212,8 @@ mod tests {
         ];
         let clear = first_slice_prefix(&au, Some(NalCodec::H264)).unwrap();
         assert_eq!(clear, 35);
-        assert_eq!(sent_prefix_starts(&au, clear), [0, 6, 12, 18, 29]);
-        assert_eq!(sent_prefix_starts(&[1, 2, 3], 2), [0]);
+        assert_eq!(later_prefix_starts(&au, clear), [6, 12, 18, 29]);
+        assert!(later_prefix_starts(&[1, 2, 3], 2).is_empty());
     }
 
     #[test]

@@ -304,7 +304,12 @@ impl Context {
     /// whose bytes stay where they are: encrypts `data` in place; append the returned
     /// trailer. H.264/H.265 access units under LiveKit's rules change size and are
     /// refused as `UnsupportedFrame`: use `encrypt_frame` for those.
-    pub fn encrypt_frame_in_place(&self, frame: MediaFrame, data: &mut [u8], iv: [u8; IV_LEN]) -> Result<EncryptOutcome, FrameError> {
+    pub fn encrypt_frame_in_place(
+        &self,
+        frame: MediaFrame,
+        data: &mut [u8],
+        iv: [u8; IV_LEN],
+    ) -> Result<EncryptOutcome, FrameError> {
         let Some(layout) = self.send_layout(frame, data)? else {
             return Ok(EncryptOutcome::PassThrough);
         };
@@ -428,7 +433,7 @@ impl Context {
         }
         // An access unit's receiver may have put NAL units before the sender's: the
         // sender's prefix, which the tag authenticates, is then a suffix of the clear part.
-        let aad_starts = if layout.annex_b { annexb::sent_prefix_starts(data, parts.clear) } else { vec![0] };
+        let later_starts = if layout.annex_b { annexb::later_prefix_starts(data, parts.clear) } else { Vec::new() };
         let (head, trailer) = data.split_at_mut(parts.ciphertext_end);
         let (aad, ciphertext) = head.split_at_mut(parts.clear);
         let tag = &trailer[..TAG_LEN];
@@ -438,7 +443,9 @@ impl Context {
             RatchetPolicy::OneStep => self.ratchet_window.min(1),
         };
         let opens = |cipher: &FrameCipher| {
-            aad_starts.iter().any(|&start| cipher.open(iv, &aad[start..], ciphertext, tag).is_ok())
+            std::iter::once(0)
+                .chain(later_starts.iter().copied())
+                .any(|start| cipher.open(iv, &aad[start..], ciphertext, tag).is_ok())
         };
         let steps = self
             .keys
