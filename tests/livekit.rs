@@ -331,6 +331,16 @@ fn h265_over_rtp_decodes_every_frame() {
 }
 
 #[test]
+fn h265_through_h265parse_as_hvc1_arrives_whole() {
+    let keys = format!("passphrase={PASSPHRASE}");
+    let source = video("x265enc speed-preset=ultrafast key-int-max=10");
+    let transport = "h265parse ! video/x-h265,stream-format=hvc1,alignment=au ! rtph265pay ! rtph265depay";
+    let call = Call::new(&source, &keys, transport, &keys, "avdec_h265");
+    call.run_clean("H.265, h265parse (hvc1) ! rtph265pay/rtph265depay, key index 0, avdec_h265");
+    assert_eq!(arrived_one_byte_short(&call), 0);
+}
+
+#[test]
 fn vp9_without_rtp_decodes_every_frame() {
     // LiveKit leaves no VP9 byte in clear, so the C rtpvp9pay, which parses the frame
     // header, cannot carry it.
@@ -663,6 +673,20 @@ fn elements_of_a_participant_must_agree_with_its_rules() {
         start(&make("jframeenc", &[("format", "livekit"), ("key-ring-size", "256")])),
         None
     );
+    // A stream mapped to a participant of other rules: a warning that says so.
+    let mut tested = Tested::new(make("jframedec", &[]), &vp8_frames().caps);
+    tested.element.set_context(&store.context());
+    tested.element.emit_by_name::<()>("set-ssrc-participant", &[&1234u32, &"alice"]);
+    let warnings = tested.errors_and_warnings();
+    let warning = warnings
+        .iter()
+        .find_map(|message| match message.view() {
+            gst::MessageView::Warning(w) => w.debug().map(|d| d.to_string()),
+            _ => None,
+        })
+        .expect("a warning");
+    assert!(warning.contains("SSRC 1234: participant 'alice' has keys under format=livekit"), "{warning}");
+    assert!(tested.push(&vp8_frames().frames[0]).is_empty());
 }
 
 #[test]
