@@ -82,6 +82,21 @@ pub(crate) fn first_slice_prefix(data: &[u8], codec: Option<NalCodec>) -> Option
     Some(start + 2)
 }
 
+/// Where else than at 0 the clear prefix of a received access unit may begin as its
+/// sender wrote it: at every later 4-byte start code before byte `clear` (LiveKit's
+/// prefix starts with one). A receiver may have put NAL units before the sender's:
+/// `rtph264depay` and `rtph265depay` put the parameter sets of their caps before the
+/// first access unit.
+pub(crate) fn later_prefix_starts(data: &[u8], clear: usize) -> Vec<usize> {
+    nal_units(data)
+        .into_iter()
+        .flatten()
+        .take_while(|&(start, _)| start < clear)
+        .filter(|&(start, code_len)| code_len == 4 && start > 4)
+        .map(|(start, _)| start - 4)
+        .collect()
+}
+
 /// The clear prefix (the first `clear` bytes of access unit `data`) as sent, when it has
 /// 3-byte start codes: with 4-byte ones instead. `None` when it has none.
 pub(crate) fn prefix_with_long_start_codes(data: &[u8], clear: usize) -> Option<Vec<u8>> {
@@ -186,6 +201,19 @@ mod tests {
         // Read as H.265, 0x67 (type 51), 0x68 (52) and 0x65 (50) are no slices.
         assert_eq!(first_slice_prefix(&au, Some(NalCodec::H265)), None);
         assert_eq!(first_slice_prefix(&[9, 0, 0, 1, 0x65, 1, 2, 3], None), None);
+    }
+
+    #[test]
+    fn a_sent_prefix_may_start_at_any_later_long_start_code() {
+        // SPS and PPS put before an access unit of AUD, SPS, PPS (3-byte code) and an IDR slice.
+        let au = [
+            0, 0, 0, 1, 0x67, 1, 0, 0, 0, 1, 0x68, 2, // put before
+            0, 0, 0, 1, 9, 0x10, 0, 0, 0, 1, 0x67, 1, 0, 0, 1, 0x68, 2, 0, 0, 0, 1, 0x65, 0x88, 7, 7, 7,
+        ];
+        let clear = first_slice_prefix(&au, Some(NalCodec::H264)).unwrap();
+        assert_eq!(clear, 35);
+        assert_eq!(later_prefix_starts(&au, clear), [6, 12, 18, 29]);
+        assert!(later_prefix_starts(&[1, 2, 3], 2).is_empty());
     }
 
     #[test]

@@ -277,13 +277,9 @@ impl Context {
     /// codes and the rest is escaped, so the frame is rebuilt; every other frame is
     /// encrypted in place.
     pub fn encrypt_frame(&self, frame: MediaFrame, data: &mut Vec<u8>, iv: [u8; IV_LEN]) -> Result<EncryptOutcome, FrameError> {
-        if self.passes_through(data) {
+        let Some(layout) = self.send_layout(frame, data)? else {
             return Ok(EncryptOutcome::PassThrough);
-        }
-        if self.keys.current_slot().is_none() {
-            return Err(EncryptError::NoKey.into());
-        }
-        let layout = frame::layout(self.format, frame, data).map_err(|UnsupportedFrame| FrameError::UnsupportedFrame)?;
+        };
         if !layout.annex_b {
             let trailer = self.seal(data, layout.clear, None, iv)?;
             data.extend_from_slice(trailer.as_bytes());
@@ -302,6 +298,36 @@ impl Context {
         escaper.push(&mut sent, trailer.as_bytes());
         *data = sent;
         Ok(EncryptOutcome::Encrypted(trailer))
+    }
+
+    /// [`encrypt_frame`](Self::encrypt_frame) without moving the frame, for the frames
+    /// whose bytes stay where they are: encrypts `data` in place; append the returned
+    /// trailer. H.264/H.265 access units under LiveKit's rules change size and are
+    /// refused as `UnsupportedFrame`: use `encrypt_frame` for those.
+    pub fn encrypt_frame_in_place(
+        &self,
+        frame: MediaFrame,
+        data: &mut [u8],
+        iv: [u8; IV_LEN],
+    ) -> Result<EncryptOutcome, FrameError> {
+        let Some(layout) = self.send_layout(frame, data)? else {
+            return Ok(EncryptOutcome::PassThrough);
+        };
+        if layout.annex_b {
+            return Err(FrameError::UnsupportedFrame);
+        }
+        Ok(EncryptOutcome::Encrypted(self.seal(data, layout.clear, None, iv)?))
+    }
+
+    /// The layout a frame to send is encrypted with; `None` when it passes through.
+    fn send_layout(&self, frame: MediaFrame, data: &[u8]) -> Result<Option<Layout>, FrameError> {
+        if self.passes_through(data) {
+            return Ok(None);
+        }
+        if self.keys.current_slot().is_none() {
+            return Err(EncryptError::NoKey.into());
+        }
+        frame::layout(self.format, frame, data).map(Some).map_err(|UnsupportedFrame| FrameError::UnsupportedFrame)
     }
 
     /// Encrypts `frame[clear..]` in place with the current key, authenticating the clear
@@ -405,6 +431,9 @@ impl Context {
         if !matches!(parts.iv_len, 12 | 16) {
             return Err(DecryptError::Malformed { kid });
         }
+        // An access unit's receiver may have put NAL units before the sender's: the
+        // sender's prefix, which the tag authenticates, is then a suffix of the clear part.
+        let later_starts = if layout.annex_b { annexb::later_prefix_starts(data, parts.clear) } else { Vec::new() };
         let (head, trailer) = data.split_at_mut(parts.ciphertext_end);
         let (aad, ciphertext) = head.split_at_mut(parts.clear);
         let tag = &trailer[..TAG_LEN];
@@ -413,7 +442,11 @@ impl Context {
             RatchetPolicy::Ahead => self.ratchet_window,
             RatchetPolicy::OneStep => self.ratchet_window.min(1),
         };
-        let opens = |cipher: &FrameCipher| cipher.open(iv, aad, ciphertext, tag).is_ok();
+        let opens = |cipher: &FrameCipher| {
+            std::iter::once(0)
+                .chain(later_starts.iter().copied())
+                .any(|start| cipher.open(iv, &aad[start..], ciphertext, tag).is_ok())
+        };
         let steps = self
             .keys
             .find_key(kid, max_steps as usize, opens)

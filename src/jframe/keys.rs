@@ -365,12 +365,13 @@ impl KeyRing {
         self.current = None;
     }
 
-    /// Gives slot `slot` the key `from` has there (or empties it); the current slot
-    /// stays as it is.
+    /// Gives slot `slot` the key `from` has there (or empties it) and forgets the failures
+    /// counted for it, as setting a key does; the current slot stays as it is.
     pub fn copy_slot(&mut self, from: &KeyRing, slot: u8) {
         let key = from.slots.get(usize::from(slot)).and_then(Option::as_ref).and_then(|s| s.key.copy());
         if let Some(target) = self.slots.get_mut(usize::from(slot)) {
             *target = key.map(Slot::new);
+            self.reset_failures(slot);
         }
     }
 

@@ -7,8 +7,8 @@ use gst::prelude::*;
 use gst::subclass::prelude::*;
 use gst_base::subclass::prelude::*;
 
-use crate::jframe::{DEFAULT_RATCHET_WINDOW, DecryptError, DecryptOutcome};
-use crate::keying::{self, Drop, Keyed, Keying, Media, Stats, StreamState, update_reported};
+use crate::jframe::{DEFAULT_RATCHET_WINDOW, DecryptError, Format, FrameError, KeyRing, Received, TRAILER_LEN};
+use crate::keying::{self, Drop, Keyed, Keying, Stats, StreamState, update_reported};
 use crate::keystore::{LocalKeys, SharedLocalKeys};
 use crate::lock;
 
@@ -82,6 +82,9 @@ impl JFrameDec {
     fn map_ssrc(&self, ssrc: u32, id: &str) -> SharedLocalKeys {
         let store = self.keying.lock().store().clone();
         gst::info!(CAT, imp = self, "SSRC {ssrc} is participant '{id}'");
+        if let Err(message) = self.keying.use_rules_of(&store.participant(id), id) {
+            gst::element_imp_warning!(self, gst::LibraryError::Settings, ["SSRC {}: {}", ssrc, message]);
+        }
         let mut streams = self.streams();
         let keys = streams
             .keys
@@ -120,12 +123,34 @@ impl JFrameDec {
     }
 }
 
-fn drop_reason(error: DecryptError) -> Drop {
+fn drop_reason(error: FrameError) -> Drop {
     match error {
-        DecryptError::NoKey { .. } => Drop::NoKey,
-        DecryptError::UnknownKeyIndex { .. } => Drop::UnknownKeyIndex,
-        DecryptError::AuthenticationFailed { .. } => Drop::AuthenticationFailed,
-        DecryptError::Empty | DecryptError::Malformed { .. } => Drop::Malformed,
+        // An index given up after too many failures has no usable key until a new one.
+        FrameError::Decrypt(DecryptError::NoKey { .. }) | FrameError::KeyMarkedInvalid { .. } => Drop::NoKey,
+        FrameError::Decrypt(DecryptError::UnknownKeyIndex { .. }) => Drop::UnknownKeyIndex,
+        FrameError::Decrypt(DecryptError::AuthenticationFailed { .. }) => Drop::AuthenticationFailed,
+        FrameError::Decrypt(DecryptError::Empty | DecryptError::Malformed { .. })
+        | FrameError::Encrypt(_)
+        | FrameError::UnsupportedFrame
+        | FrameError::UnknownServerInjectedFrame => Drop::Malformed,
+    }
+}
+
+/// LiveKit's trailer ends with the IV length (12) and the key index.
+const IV_LENGTH_BYTE: u8 = 12;
+
+/// Whether an H.264/H.265 frame lost its last byte, a key index of 0, on the way.
+/// `rtph264pay` and `rtph265pay` drop the zero bytes that end a NAL unit (Annex B's
+/// trailing_zero_8bits), and under LiveKit's rules the trailer ends the last NAL unit;
+/// the IV-length byte before the key index is never zero, so at most that one byte goes.
+/// A frame that ends with the IV-length byte lost it, unless the byte before is one too
+/// and the ring has a key at that index (12): then it is read as sent with key index 12.
+fn lost_zero_key_index(frame: &[u8], ring: &KeyRing) -> bool {
+    match frame {
+        [.., before, IV_LENGTH_BYTE] if frame.len() >= TRAILER_LEN => {
+            *before != IV_LENGTH_BYTE || !ring.has_key(IV_LENGTH_BYTE)
+        }
+        _ => false,
     }
 }
 
@@ -136,7 +161,8 @@ impl ObjectImpl for JFrameDec {
             properties.push(
                 glib::ParamSpecUInt::builder("ratchet-window")
                     .nick("Ratchet window")
-                    .blurb("How many ratchet steps to try to follow a sender that ratcheted its key (0 = never)")
+                    .blurb("How many ratchet steps to try to follow a sender that ratcheted its key (0 = never); \
+                            format=livekit: how many retries, all with the key one ratchet ahead")
                     .maximum(RATCHET_WINDOW_MAX)
                     .default_value(DEFAULT_RATCHET_WINDOW)
                     .mutable_playing()
@@ -208,9 +234,10 @@ impl ElementImpl for JFrameDec {
             gst::subclass::ElementMetadata::new(
                 "JFrame decrypter",
                 "Filter/Decoder/Video/Audio",
-                "Decrypts VP8 and Opus frames encrypted in the JFrame format of lib-jitsi-meet \
-                 (place between the RTP depayloader and the decoder); drops and counts frames it cannot \
-                 decrypt. Action signals: set-key(index, key) -> bool, clear-keys(), \
+                "Decrypts VP8 and Opus frames encrypted in the JFrame format of lib-jitsi-meet, or VP8, VP9, \
+                 H.264, H.265 and Opus frames in LiveKit's format (format=livekit) (place between the RTP \
+                 depayloader and the decoder); drops and counts frames it cannot decrypt. Action signals: \
+                 set-key(index, key) -> bool, clear-keys(), \
                  set-ssrc-participant(ssrc, participant); signals: ratcheted(key-index, steps) when it followed a \
                  sender's ratchet, request-participant(ssrc) -> participant once per new SSRC (needs \
                  GstRTPSourceMeta: rtp*depay source-info=true); element message jframe-state on every change of \
@@ -253,11 +280,17 @@ impl BaseTransformImpl for JFrameDec {
         Ok(())
     }
 
+    fn transform_caps(
+        &self,
+        _direction: gst::PadDirection,
+        caps: &gst::Caps,
+        filter: Option<&gst::Caps>,
+    ) -> Option<gst::Caps> {
+        Some(self.keying.transform_caps(caps, filter))
+    }
+
     fn set_caps(&self, incaps: &gst::Caps, _outcaps: &gst::Caps) -> Result<(), gst::LoggableError> {
-        let media = Media::from_caps(incaps)
-            .ok_or_else(|| gst::loggable_error!(CAT, "jframedec takes VP8 or Opus, not {incaps}"))?;
-        self.keying.lock().media = Some(media);
-        Ok(())
+        self.keying.set_media(self.obj().upcast_ref(), incaps)
     }
 
     fn transform_ip(&self, buffer: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
@@ -267,32 +300,46 @@ impl BaseTransformImpl for JFrameDec {
         };
         let ssrc = buffer.meta::<gst_rtp::RTPSourceMeta>().and_then(|meta| meta.ssrc());
         let keys = ssrc.and_then(|ssrc| self.keys_of(ssrc)).unwrap_or(own_keys);
-        let mut map = buffer.map_writable().map_err(|_| gst::FlowError::Error)?;
-        let frame_kid = map.last().copied();
+        let delta_unit = buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
         let mut keys = lock(&keys);
         let (ctx, _) = keys.ctx();
+        if enabled && media.is_annex_b() && ctx.format() == Format::LiveKit {
+            let lost = lost_zero_key_index(&buffer.map_readable().map_err(|_| gst::FlowError::Error)?, ctx.keys());
+            if lost {
+                gst::log!(CAT, imp = self, "restoring the key index 0 the payloader dropped");
+                buffer.append_memory(gst::Memory::from_slice([0u8]));
+            }
+        }
+        let mut map = buffer.map_writable().map_err(|_| gst::FlowError::Error)?;
+        let frame_kid = map.last().copied();
         let outcome = if enabled {
             ctx.set_ratchet_window(self.ratchet_window.load(Ordering::Relaxed));
-            ctx.decrypt(media.frame_kind(&map), &mut map)
+            ctx.decrypt_frame(media.frame(&map, delta_unit), &mut map)
         } else {
-            Ok(DecryptOutcome::PassThrough)
+            Ok(Received::PassThrough)
         };
-        let ratcheted = matches!(outcome, Ok(DecryptOutcome::Decrypted { ratchet_steps: 1.., .. }));
+        let ratcheted = matches!(outcome, Ok(Received::Decrypted { ratchet_steps: 1.., .. }));
         let code = ratcheted.then(|| keys.verification_code()).flatten();
         drop(keys);
         drop(map);
         let mut frame_stats = Stats::default();
         let (result, stream_state) = match outcome {
-            Ok(DecryptOutcome::Decrypted { len, ratchet_steps }) => {
+            Ok(Received::Decrypted { len, ratchet_steps }) => {
                 buffer.set_size(len);
                 frame_stats.frames = 1;
                 frame_stats.bytes = len as u64;
                 frame_stats.ratchets = u64::from(ratchet_steps);
                 (Ok(gst::FlowSuccess::Ok), StreamState::Ok)
             }
-            Ok(DecryptOutcome::PassThrough) => {
+            Ok(Received::PassThrough) => {
                 frame_stats.passed_through = 1;
                 (Ok(gst::FlowSuccess::Ok), StreamState::Disabled)
+            }
+            // A frame a LiveKit server sent in clear, without its trailer.
+            Ok(Received::ServerInjected { len }) => {
+                buffer.set_size(len);
+                frame_stats.passed_through = 1;
+                (Ok(gst::FlowSuccess::Ok), StreamState::Ok)
             }
             Err(e) => {
                 let reason = drop_reason(e);

@@ -6,8 +6,8 @@ use gst::subclass::prelude::*;
 use gst_base::subclass::prelude::*;
 
 use crate::jframe::iv::{IvSequence, random_u32};
-use crate::jframe::{EncryptError, EncryptOutcome};
-use crate::keying::{self, Drop, Keyed, Keying, Media, StreamState};
+use crate::jframe::{EncryptError, EncryptOutcome, FrameError};
+use crate::keying::{self, Drop, Keyed, Keying, StreamState};
 use crate::lock;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -106,8 +106,9 @@ impl ElementImpl for JFrameEnc {
             gst::subclass::ElementMetadata::new(
                 "JFrame encrypter",
                 "Filter/Encoder/Video/Audio",
-                "Encrypts VP8 and Opus frames with AES-GCM in the JFrame format of lib-jitsi-meet \
-                 (place between the encoder and the RTP payloader; for VP8 use jframevp8pay). Action signals: \
+                "Encrypts VP8 and Opus frames with AES-GCM in the JFrame format of lib-jitsi-meet, or VP8, VP9, \
+                 H.264, H.265 and Opus frames in LiveKit's format (format=livekit) (place between the encoder and \
+                 the RTP payloader; for VP8 use jframevp8pay). Action signals: \
                  set-key(index, key) -> bool, ratchet() -> bool, clear-keys(); element message jframe-state on \
                  every change of the stream's state",
                 "gst-jframe developers",
@@ -148,11 +149,17 @@ impl BaseTransformImpl for JFrameEnc {
         Ok(())
     }
 
+    fn transform_caps(
+        &self,
+        _direction: gst::PadDirection,
+        caps: &gst::Caps,
+        filter: Option<&gst::Caps>,
+    ) -> Option<gst::Caps> {
+        Some(self.keying.transform_caps(caps, filter))
+    }
+
     fn set_caps(&self, incaps: &gst::Caps, _outcaps: &gst::Caps) -> Result<(), gst::LoggableError> {
-        let media = Media::from_caps(incaps)
-            .ok_or_else(|| gst::loggable_error!(CAT, "jframeenc takes VP8 or Opus, not {incaps}"))?;
-        self.keying.lock().media = Some(media);
-        Ok(())
+        self.keying.set_media(self.obj().upcast_ref(), incaps)
     }
 
     fn transform_ip(&self, buffer: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
@@ -161,33 +168,46 @@ impl BaseTransformImpl for JFrameEnc {
             (state.local_keys().clone(), state.media.ok_or(gst::FlowError::NotNegotiated)?, state.enabled)
         };
         let size = buffer.size() as u64;
+        let delta_unit = buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
         let outcome = if enabled {
             let iv = self.ivs().next().ok_or_else(|| {
                 gst::element_imp_error!(self, gst::StreamError::Failed, ["IV counter exhausted"]);
                 gst::FlowError::Error
             })?;
-            let mut map = buffer.map_writable().map_err(|_| gst::FlowError::Error)?;
             let mut local = lock(&local);
             let (ctx, _) = local.ctx();
-            ctx.encrypt(media.frame_kind(&map), &mut map, iv)
+            if media.is_annex_b() {
+                // Escaping changes the size: the frame is rebuilt, trailer included.
+                let mut data = buffer.map_readable().map_err(|_| gst::FlowError::Error)?.to_vec();
+                let outcome = ctx.encrypt_frame(media.frame(&data, delta_unit), &mut data, iv);
+                if let Ok(EncryptOutcome::Encrypted(_)) = outcome {
+                    buffer.replace_all_memory(gst::Memory::from_mut_slice(data));
+                }
+                outcome.map(|outcome| (outcome, false))
+            } else {
+                let mut map = buffer.map_writable().map_err(|_| gst::FlowError::Error)?;
+                ctx.encrypt_frame_in_place(media.frame(&map, delta_unit), &mut map, iv).map(|outcome| (outcome, true))
+            }
         } else {
-            Ok(EncryptOutcome::PassThrough)
+            Ok((EncryptOutcome::PassThrough, false))
         };
         let mut state = self.keying.lock();
         let (result, stream_state) = match outcome {
-            Ok(EncryptOutcome::Encrypted(trailer)) => {
-                buffer.append_memory(gst::Memory::from_slice(trailer.0));
+            Ok((EncryptOutcome::Encrypted(trailer), append_trailer)) => {
+                if append_trailer {
+                    buffer.append_memory(gst::Memory::from_slice(trailer.0));
+                }
                 state.stats.frames += 1;
                 state.stats.bytes += size;
                 (Ok(gst::FlowSuccess::Ok), StreamState::Ok)
             }
-            Ok(EncryptOutcome::PassThrough) => {
+            Ok((EncryptOutcome::PassThrough, _)) => {
                 state.stats.passed_through += 1;
                 (Ok(gst::FlowSuccess::Ok), StreamState::Disabled)
             }
             Err(e) => {
                 let reason = match e {
-                    EncryptError::NoKey => Drop::NoKey,
+                    FrameError::Encrypt(EncryptError::NoKey) => Drop::NoKey,
                     _ => Drop::Malformed,
                 };
                 state.stats.count_drop(reason);

@@ -14,8 +14,8 @@ use gst::glib;
 use gst::subclass::prelude::*;
 
 use crate::jframe::verification::VerificationCode;
+use crate::jframe::{Context, KeyError, KeyMode, KeyRing, KeySource, Rules, RulesError};
 use crate::lock;
-use crate::jframe::{Context, KEY_RING_SIZE, KeyError, KeyMode, KeyRing};
 
 mod imp;
 
@@ -33,12 +33,18 @@ impl Default for KeyStore {
     }
 }
 
-/// The keys the application set for one participant.
+/// The keys the application set for one participant, and the format rules they follow.
 ///
 /// Elements do not encrypt with these directly: each keeps a [`LocalKeys`] copy that
 /// takes in what changed here before its next frame. So a receiver that follows a
 /// sender's ratchet on one stream (video) does not move the key under another stream
 /// of the same sender (audio) whose frames of the older key are still in flight.
+///
+/// The rules (JFrame's by default) belong to the participant: its key ring and every
+/// element's working copy are built with them. They are chosen by the first of
+/// [`set_rules`](Self::set_rules), a key set for the participant, or an element starting
+/// for it ([`use_rules`](Self::use_rules)); an element configured for other rules then
+/// refuses to start.
 pub struct Participant {
     keys: Mutex<StoredKeys>,
     /// `StoredKeys::generation`, readable without the lock on every frame.
@@ -46,64 +52,157 @@ pub struct Participant {
 }
 
 struct StoredKeys {
+    rules: Rules,
+    /// Whether the rules were chosen; until then an element may bring its own.
+    rules_chosen: bool,
     ring: KeyRing,
     generation: u64,
+    /// The generation at which the ring was last rebuilt (other rules or key mode).
+    ring_generation: u64,
     /// The generation at which each slot last changed.
-    slot_generations: [u64; KEY_RING_SIZE],
+    slot_generations: Vec<u64>,
+}
+
+/// What an edit of a participant's keys changed.
+enum Changed {
+    Slot(u8),
+    AllSlots,
+    /// A new ring: other rules or another key mode.
+    Ring,
+}
+
+impl StoredKeys {
+    /// Starts an empty ring with `rules`, which are valid, and `mode`.
+    fn rebuild(&mut self, rules: Rules, mode: KeyMode) -> Changed {
+        self.ring = KeyRing::with_valid_rules(mode, &rules);
+        self.rules = rules;
+        Changed::Ring
+    }
 }
 
 impl Participant {
     fn new() -> Participant {
+        let rules = Rules::jframe();
         Participant {
             keys: Mutex::new(StoredKeys {
                 ring: KeyRing::new(KeyMode::Derived),
+                slot_generations: vec![0; rules.key_ring_size],
+                rules,
+                rules_chosen: false,
                 generation: 0,
-                slot_generations: [0; KEY_RING_SIZE],
+                ring_generation: 0,
             }),
             generation: AtomicU64::new(0),
         }
     }
 
-    /// Applies an edit and publishes it. The edit returns the slot it changed, or
-    /// `None` when it changed them all.
-    fn change(&self, edit: impl FnOnce(&mut KeyRing) -> Result<Option<u8>, KeyError>) -> Result<(), KeyError> {
+    /// Applies an edit and publishes it.
+    fn change(&self, edit: impl FnOnce(&mut StoredKeys) -> Result<Changed, KeyError>) -> Result<(), KeyError> {
         let mut keys = lock(&self.keys);
-        let touched = edit(&mut keys.ring)?;
+        let changed = edit(&mut keys)?;
         keys.generation += 1;
         let generation = keys.generation;
-        match touched {
-            Some(slot) => keys.slot_generations[usize::from(slot) % KEY_RING_SIZE] = generation,
-            None => keys.slot_generations = [generation; KEY_RING_SIZE],
+        match changed {
+            Changed::Slot(slot) => {
+                if let Some(slot_generation) = keys.slot_generations.get_mut(usize::from(slot)) {
+                    *slot_generation = generation;
+                }
+            }
+            Changed::AllSlots => keys.slot_generations.iter_mut().for_each(|g| *g = generation),
+            Changed::Ring => {
+                keys.ring_generation = generation;
+                keys.slot_generations = vec![generation; keys.ring.size()];
+            }
         }
         self.generation.store(generation, Ordering::Release);
         Ok(())
     }
 
+    /// The rules of this participant's keys.
+    pub fn rules(&self) -> Rules {
+        lock(&self.keys).rules.clone()
+    }
+
+    /// Chooses the rules of this participant's keys; other rules than the current ones
+    /// start an empty key ring.
+    pub fn set_rules(&self, rules: Rules) -> Result<(), RulesError> {
+        rules.validate()?;
+        {
+            let mut keys = lock(&self.keys);
+            keys.rules_chosen = true;
+            if keys.rules == rules {
+                return Ok(());
+            }
+        }
+        let _ = self.change(|keys| {
+            let mode = keys.ring.mode();
+            Ok(keys.rebuild(rules, mode))
+        });
+        Ok(())
+    }
+
+    /// An element's rules: taken if this participant's rules are not chosen yet, else
+    /// they must be equal. `Err` holds this participant's rules.
+    pub fn use_rules(&self, rules: &Rules) -> Result<(), Box<Rules>> {
+        let mut keys = lock(&self.keys);
+        if same_key_rules(&keys.rules, rules) {
+            keys.rules_chosen = true;
+            return Ok(());
+        }
+        if keys.rules_chosen {
+            return Err(Box::new(keys.rules.clone()));
+        }
+        drop(keys);
+        self.set_rules(rules.clone()).map_err(|_| Box::new(self.rules()))
+    }
+
     /// Installs a key at `index` and makes it current. A key of another mode than the
     /// ring's starts a new ring in that mode.
     pub fn set_key(&self, index: u32, key: &[u8], mode: KeyMode) -> Result<(), KeyError> {
-        self.change(|ring| {
-            if ring.mode() == mode {
-                ring.set_key(index, key)?;
-                return Ok(Some(KeyRing::slot_of(index)));
+        self.set_key_from(index, KeySource::Bytes(key), mode)
+    }
+
+    /// Installs a key (bytes, or a passphrase in derived mode) at `index` and makes it
+    /// current, as [`set_key`](Self::set_key). The key is derived with this participant's
+    /// rules before its lock is taken: a passphrase costs PBKDF2's 100 000 rounds.
+    pub fn set_key_from(&self, index: u32, source: KeySource<'_>, mode: KeyMode) -> Result<(), KeyError> {
+        let derivation = {
+            let mut keys = lock(&self.keys);
+            keys.rules_chosen = true;
+            keys.rules.key_derivation.clone()
+        };
+        let derived = match (mode, source) {
+            (KeyMode::Derived, source) => Some(derivation.derive_key(source)?),
+            (KeyMode::Raw, KeySource::Passphrase(_)) => return Err(KeyError::NeedsDerivedMode),
+            (KeyMode::Raw, KeySource::Bytes(_)) => None,
+        };
+        self.change(|keys| {
+            let mut changed = Changed::Slot(keys.ring.slot_for(index));
+            if keys.ring.mode() != mode {
+                let rules = keys.rules.clone();
+                changed = keys.rebuild(rules, mode);
             }
-            let mut fresh = KeyRing::new(mode);
-            fresh.set_key(index, key)?;
-            *ring = fresh;
-            Ok(None)
+            match (&derived, source) {
+                (Some(key), _) => keys.ring.store_derived_key(index, key, true)?,
+                (None, source) => keys.ring.store_key(index, source, true)?,
+            }
+            Ok(changed)
         })
     }
 
     /// Ratchets the current key in place (a sender, when someone joins).
     pub fn ratchet(&self) -> Result<(), KeyError> {
-        self.change(|ring| ring.ratchet_current().map(|()| ring.current_index()))
+        self.change(|keys| {
+            keys.ring.ratchet_current()?;
+            Ok(keys.ring.current_index().map_or(Changed::AllSlots, Changed::Slot))
+        })
     }
 
     /// Empties every slot.
     pub fn clear(&self) {
-        let _ = self.change(|ring| {
-            ring.clear();
-            Ok(None)
+        let _ = self.change(|keys| {
+            keys.ring.clear();
+            Ok(Changed::AllSlots)
         });
     }
 
@@ -119,6 +218,12 @@ impl Participant {
     }
 }
 
+/// Whether keys under rules `a` and `b` work alike. The ratchet window is left out: it
+/// is a receiver's setting, which jframedec applies to every frame.
+fn same_key_rules(a: &Rules, b: &Rules) -> bool {
+    Rules { ratchet_window: b.ratchet_window, ..a.clone() } == *b
+}
+
 /// The verification code of a ring's current key.
 pub fn current_code(ring: &KeyRing) -> Option<VerificationCode> {
     let slot = ring.current_index()?;
@@ -128,35 +233,48 @@ pub fn current_code(ring: &KeyRing) -> Option<VerificationCode> {
 /// [`LocalKeys`] as elements hold them: the streaming thread and property reads share them.
 pub type SharedLocalKeys = Arc<Mutex<LocalKeys>>;
 
-/// An element's working copy of a participant's keys (see [`Participant`]).
+/// An element's working copy of a participant's keys (see [`Participant`]), under the
+/// participant's rules.
 pub struct LocalKeys {
     participant: Arc<Participant>,
     ctx: Context,
     generation: u64,
-    slot_generations: [u64; KEY_RING_SIZE],
+    ring_generation: u64,
+    slot_generations: Vec<u64>,
 }
 
 impl LocalKeys {
     pub fn shared(participant: Arc<Participant>) -> SharedLocalKeys {
+        let rules = Rules::jframe();
         Arc::new(Mutex::new(LocalKeys {
             participant,
+            slot_generations: vec![0; rules.key_ring_size],
             ctx: Context::new(KeyMode::Derived),
             generation: 0,
-            slot_generations: [0; KEY_RING_SIZE],
+            // A participant starts with JFrame's rules at ring generation 0.
+            ring_generation: 0,
         }))
     }
 
-    /// The context to process a frame with, after taking in the keys the application
-    /// changed since the last frame. `true` in the second place when keys changed.
+    /// The context to process a frame with, after taking in the keys (and rules) the
+    /// application changed since the last frame. `true` in the second place when they changed.
     pub fn ctx(&mut self) -> (&mut Context, bool) {
         if self.participant.generation.load(Ordering::Acquire) == self.generation {
             return (&mut self.ctx, false);
         }
         let keys = lock(&self.participant.keys);
-        for slot in 0..KEY_RING_SIZE {
-            if keys.slot_generations[slot] != self.slot_generations[slot] {
+        if keys.ring_generation != self.ring_generation
+            && let Ok(ctx) = Context::with_rules(keys.ring.mode(), keys.rules.clone())
+        {
+            self.ctx = ctx;
+            self.slot_generations = vec![0; keys.ring.size()];
+            self.ring_generation = keys.ring_generation;
+        }
+        for (slot, (local, stored)) in self.slot_generations.iter_mut().zip(&keys.slot_generations).enumerate() {
+            if local != stored {
+                // Rings have at most 256 slots.
                 self.ctx.keys_mut().copy_slot(&keys.ring, slot as u8);
-                self.slot_generations[slot] = keys.slot_generations[slot];
+                *local = *stored;
             }
         }
         self.ctx.keys_mut().set_current(keys.ring.current_index());
@@ -202,6 +320,22 @@ impl KeyStore {
     /// Installs a key for a participant at `index` and makes it current.
     pub fn set_key(&self, participant: &str, index: u32, key: &[u8], mode: KeyMode) -> Result<(), KeyError> {
         self.participant(participant).set_key(index, key, mode)
+    }
+
+    /// Chooses the format rules of a participant's keys (JFrame's until then), e.g.
+    /// [`Rules::livekit`]. Other rules than the current ones forget its keys. Elements
+    /// for the participant must be configured for the same rules, or they refuse to start.
+    pub fn set_rules(&self, participant: &str, rules: Rules) -> Result<(), RulesError> {
+        self.participant(participant).set_rules(rules)
+    }
+
+    /// Installs a key derived from a passphrase for a participant at `index` and makes it
+    /// current: PBKDF2 under LiveKit's rules (100 000 rounds: call it off the streaming
+    /// thread). JFrame's rules have no passphrase of their own (see the elements'
+    /// `passphrase` property for the convention they use).
+    pub fn set_passphrase(&self, participant: &str, index: u32, passphrase: &str) -> Result<(), KeyError> {
+        let source = KeySource::Passphrase(passphrase.as_bytes());
+        self.participant(participant).set_key_from(index, source, KeyMode::Derived)
     }
 
     /// Ratchets a participant's current key in place, as a sender does when someone joins.

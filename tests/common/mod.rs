@@ -368,3 +368,15 @@ pub fn hex_field(v: &serde_json::Value, field: &str) -> Vec<u8> {
         .unwrap_or_else(|| panic!("{field} is not a hex string in {v}"));
     hex::decode(text).unwrap_or_else(|e| panic!("{field}: {e}"))
 }
+
+/// LiveKit's vectors: `LIVEKIT_VECTORS` or `../shared/vectors/livekit-vectors.json`, as
+/// `tests/livekit_vectors.rs` finds them.
+pub fn livekit_vectors() -> serde_json::Value {
+    let path = match std::env::var_os("LIVEKIT_VECTORS") {
+        Some(path) => PathBuf::from(path),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/vectors/livekit-vectors.json"),
+    };
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (set LIVEKIT_VECTORS to the vector file)", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
