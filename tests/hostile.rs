@@ -577,3 +577,31 @@ fn set_key_at_index_256_and_above_is_refused() {
     }
     pair.assert_goes_on();
 }
+
+#[test]
+fn a_flood_of_new_ssrcs_is_tracked_up_to_a_bound() {
+    init();
+    let opus = gst::Caps::builder("audio/x-opus").build();
+    let mut dec = Tested::new(make("jframedec", &[("key", &material_hex())]), &opus);
+    let asked = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counting = asked.clone();
+    dec.element.connect("request-participant", false, move |_| {
+        counting.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        None::<String>.to_value().into()
+    });
+    for ssrc in 0..1500u32 {
+        let mut frame = buffer(&SHORT_OPUS_FRAME);
+        gst_rtp::RTPSourceMeta::add(frame.get_mut().unwrap(), Some(ssrc), &[]);
+        assert_eq!(dec.h.push(frame), Ok(gst::FlowSuccess::Ok));
+    }
+    let stats = stats(&dec.element);
+    assert_eq!(stats.get::<gst::Array>("streams").unwrap().len(), 1024, "SSRCs tracked, at most");
+    assert_eq!(asked.load(std::sync::atomic::Ordering::Relaxed), 1024, "asked once per tracked SSRC");
+    let dropped: u64 = drop_counters(&dec.element).iter().map(|(_, n)| n).sum();
+    assert_eq!(dropped, 1500, "every frame counted");
+    // The stream goes on.
+    let frame = opus_frames().frames[0].clone();
+    let mut enc = Tested::new(make("jframeenc", &[("key", &material_hex())]), &opus);
+    let encrypted = enc.push(&frame);
+    assert_eq!(dec.push(&encrypted[0]), vec![frame]);
+}

@@ -16,6 +16,9 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new("jframedec", gst::DebugColorFlags::empty(), Some("JFrame decryption"))
 });
 
+/// How many SSRCs one element tracks (statistics, participant, state).
+const MAX_STREAMS: usize = 1024;
+
 /// Upper bound of `ratchet-window`: each step is one more AES-GCM attempt per bad frame.
 const RATCHET_WINDOW_MAX: u32 = 64;
 
@@ -71,10 +74,19 @@ impl JFrameDec {
     /// once, through `request-participant`; the answer may also come later, by
     /// `set-ssrc-participant`.
     fn keys_of(&self, ssrc: u32) -> Option<SharedLocalKeys> {
-        if let Some(stream) = self.streams().by_ssrc.get(&ssrc) {
-            return stream.participant.as_ref().map(|(_, keys)| keys.clone());
+        {
+            let mut streams = self.streams();
+            if let Some(stream) = streams.by_ssrc.get(&ssrc) {
+                return stream.participant.as_ref().map(|(_, keys)| keys.clone());
+            }
+            // A flood of new SSRCs must not grow the element without bound: past the
+            // limit, new ones count in the element's totals and use its own keys.
+            if streams.by_ssrc.len() >= MAX_STREAMS {
+                gst::debug!(CAT, imp = self, "SSRC {ssrc} not tracked: {MAX_STREAMS} streams already");
+                return None;
+            }
+            streams.by_ssrc.insert(ssrc, Stream::default());
         }
-        self.streams().by_ssrc.insert(ssrc, Stream::default());
         let answer = self.obj().emit_by_name::<Option<String>>("request-participant", &[&ssrc]);
         answer.map(|id| self.map_ssrc(ssrc, &id))
     }
@@ -349,16 +361,21 @@ impl BaseTransformImpl for JFrameDec {
             }
         };
         self.keying.lock().stats.add(&frame_stats);
-        let (changed, participant_id) = match ssrc {
-            Some(ssrc) => {
-                let mut streams = self.streams();
-                let stream = streams.by_ssrc.entry(ssrc).or_default();
+        let mut streams = self.streams();
+        let (changed, participant_id) = match ssrc.and_then(|ssrc| streams.by_ssrc.get_mut(&ssrc)) {
+            Some(stream) => {
                 stream.stats.add(&frame_stats);
-                let id = stream.participant.as_ref().map_or(String::new(), |(id, _)| id.clone());
-                (update_reported(&mut stream.reported, stream_state), id)
+                let changed = update_reported(&mut stream.reported, stream_state);
+                // The name is only for a message or a log line: no copy per frame.
+                let id = match (&stream.participant, changed.is_some() || frame_stats.ratchets > 0) {
+                    (Some((id, _)), true) => id.clone(),
+                    _ => String::new(),
+                };
+                (changed, id)
             }
             None => (self.keying.lock().update_stream_state(stream_state), String::new()),
         };
+        drop(streams);
         // Signals and messages go out unlocked: their handlers may call back into the element.
         if let (steps @ 1.., Some(kid)) = (frame_stats.ratchets as u32, frame_kid) {
             gst::info!(CAT, imp = self, "followed a sender ratchet of {steps} step(s) at key index {kid}");
