@@ -2,12 +2,17 @@
 // Usage: node vectors.js <jframe-vectors.json> [jframe module]; exits 1 if a case fails.
 // Prints one line per failing case and a closing "N passed, M failed, K skipped".
 
+import { webcrypto } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { pathToFileURL } from 'node:url';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+// Node 18 (Debian 12's) has WebCrypto only as node:crypto's webcrypto, not as a global.
+globalThis.crypto ??= webcrypto;
 
 const [vectorsPath, modulePath = './jframe.js'] = process.argv.slice(2);
-const { JFrameContext } = await import(pathToFileURL(resolve(import.meta.dirname, modulePath)).href);
+const here = dirname(fileURLToPath(import.meta.url));
+const { JFrameContext } = await import(pathToFileURL(resolve(here, modulePath)).href);
 const vectors = JSON.parse(readFileSync(vectorsPath, 'utf8'));
 
 const fromHex = (hex) => Uint8Array.from(hex.match(/../g) ?? [], (b) => parseInt(b, 16));
