@@ -1,20 +1,33 @@
 //! The elements in a pipeline: `appsrc ! jframeenc ! fakesink` and `appsrc ! jframedec !
-//! fakesink` against `appsrc ! identity ! fakesink` with the same buffers, measured side
-//! by side; and a flood of frames jframedec cannot decrypt. Ends with a table of the
-//! nanoseconds each element adds per buffer.
+//! fakesink` against `appsrc ! identity ! fakesink` with the same buffers, a flood of
+//! frames jframedec cannot decrypt, and input that is not writable. Ends with a table of
+//! the nanoseconds each element adds per buffer, beside a bare AES-GCM seal or open of the
+//! same size measured in the same rounds.
+//!
+//! Buffers are made in the streaming thread as they are needed (copied from one frame), as
+//! an encoder or a depayloader makes them: hot in the cache, and one allocation each, for
+//! every case alike. The time runs from the first request for data to the last, so
+//! pipeline start-up and shutdown are not in it.
 
 use std::hint::black_box;
-use std::sync::Once;
+use std::sync::{Arc, Mutex, Once};
 use std::time::{Duration, Instant};
 
-use criterion::{BenchmarkId, Criterion, criterion_group};
+use criterion::{BenchmarkId, Criterion};
 use gst::prelude::*;
-use gstjframe::jframe::iv::IvSequence;
-use gstjframe::jframe::{Context, EncryptOutcome, FrameKind, KeyMode};
+use gstjframe::jframe::{Context, DEFAULT_RATCHET_WINDOW, EncryptOutcome, FrameKind, IV_LEN, KeyMode, TRAILER_LEN};
+
+mod bare;
 
 const KEY: [u8; 32] = [0x5a; 32];
 const OTHER_KEY: [u8; 32] = [0xa5; 32];
 const SIZES: [usize; 2] = [160, 1200];
+const IV: [u8; IV_LEN] = [7; IV_LEN];
+/// Buffers made per request for data.
+const BATCH: usize = 32;
+/// Buffers per timed run, and runs per case, interleaved between the cases.
+const BUFFERS: usize = 5_000;
+const ROUNDS: usize = 15;
 
 fn init() {
     static INIT: Once = Once::new();
@@ -24,71 +37,131 @@ fn init() {
     });
 }
 
-/// `count` distinct writable frames of `size` bytes, encrypted with `KEY` if asked.
-fn frames(count: u64, size: usize, encrypted: bool) -> Vec<gst::Buffer> {
-    let mut ctx = Context::new(KeyMode::Derived);
-    let _ = ctx.keys_mut().set_key(0, &KEY);
-    let mut ivs = IvSequence::new(1);
-    (0..count)
-        .map(|n| {
-            let mut frame = vec![(n % 251) as u8; size];
-            if encrypted {
-                let iv = ivs.next().unwrap_or_default();
-                if let Ok(EncryptOutcome::Encrypted(trailer)) = ctx.encrypt(FrameKind::Audio, &mut frame, iv) {
-                    frame.extend_from_slice(trailer.as_bytes());
-                }
-            }
-            gst::Buffer::from_mut_slice(frame)
-        })
-        .collect()
+fn hex(key: &[u8]) -> String {
+    key.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Time to push `buffers` through `appsrc ! <element> ! fakesink` until EOS. With
-/// `shared`, a second reference to each buffer is kept, so none is writable and the
-/// element has to copy.
-fn push_through(element: &str, buffers: Vec<gst::Buffer>) -> Duration {
-    push(element, buffers, false)
+/// An Opus-like frame of `size` bytes, encrypted with `KEY` if asked.
+fn frame(size: usize, encrypted: bool) -> Vec<u8> {
+    let mut frame = vec![0x5a; size];
+    if encrypted {
+        let mut ctx = Context::new(KeyMode::Derived);
+        ctx.keys_mut().set_key(0, &KEY).expect("a key");
+        match ctx.encrypt(FrameKind::Audio, &mut frame, IV) {
+            Ok(EncryptOutcome::Encrypted(trailer)) => frame.extend_from_slice(trailer.as_bytes()),
+            other => panic!("encrypt gave {other:?}"),
+        }
+    }
+    frame
 }
 
-fn push(element: &str, buffers: Vec<gst::Buffer>, shared: bool) -> Duration {
+/// The AES-GCM work an element does per buffer.
+#[derive(Clone, Copy, PartialEq)]
+enum Aead {
+    None,
+    Seal,
+    Open,
+    /// The opens of a frame no key fits: the current key and the ratchet window.
+    FailedOpens,
+}
+
+/// One thing to measure: an element and the buffers it gets.
+struct Case {
+    name: &'static str,
+    aead: Aead,
+    element: String,
+    frame: Vec<u8>,
+    /// Free bytes after each frame in its memory (encoders that take the allocation
+    /// query's padding leave room for the trailer; `vp8enc` leaves none).
+    room: usize,
+    /// Whether the source keeps a reference to each buffer, so that none is writable.
+    shared: bool,
+}
+
+fn cases(size: usize) -> Vec<Case> {
+    let enc = format!("jframeenc key={}", hex(&KEY));
+    let dec = |key: &[u8]| format!("jframedec key={}", hex(key));
+    let (plain, sealed) = (frame(size, false), frame(size, true));
+    let case = |name, aead, element: &str, frame: &Vec<u8>, room, shared| Case {
+        name,
+        aead,
+        element: element.into(),
+        frame: frame.clone(),
+        room,
+        shared,
+    };
+    vec![
+        case("identity", Aead::None, "identity", &plain, 0, false),
+        case("jframeenc", Aead::Seal, &enc, &plain, TRAILER_LEN, false),
+        case("jframeenc, no room for the trailer", Aead::Seal, &enc, &plain, 0, false),
+        case("jframeenc, not writable", Aead::Seal, &enc, &plain, TRAILER_LEN, true),
+        case("jframedec", Aead::Open, &dec(&KEY), &sealed, 0, false),
+        case("jframedec, wrong key", Aead::FailedOpens, &dec(&OTHER_KEY), &sealed, 0, false),
+    ]
+}
+
+/// A new buffer holding `frame`, with `room` free bytes after it.
+fn fresh(frame: &[u8], room: usize) -> gst::Buffer {
+    let mut buffer = gst::Buffer::with_size(frame.len() + room).expect("a buffer");
+    let writable = buffer.get_mut().expect("a new buffer is writable");
+    writable.set_size(frame.len());
+    writable.copy_from_slice(0, frame).expect("the frame fits");
+    buffer
+}
+
+#[derive(Default)]
+struct Feed {
+    made: usize,
+    first_request: Option<Instant>,
+    last_request: Option<Instant>,
+    /// The previous batch, when the case keeps references.
+    kept: Vec<gst::Buffer>,
+}
+
+/// Time to make `count` buffers and push them through `appsrc ! <element> ! fakesink`.
+fn run(case: &Case, count: usize) -> Duration {
     let pipeline = gst::parse::launch(&format!(
-        "appsrc name=src format=time max-bytes=0 caps=audio/x-opus ! {element} ! fakesink sync=false"
+        "appsrc name=src format=time caps=audio/x-opus ! {} ! fakesink sync=false",
+        case.element
     ))
     .expect("pipeline")
     .downcast::<gst::Pipeline>()
     .expect("a pipeline");
     let src = pipeline.by_name("src").and_downcast::<gst_app::AppSrc>().expect("appsrc");
-    // Queue every buffer first, so the time is the streaming thread's alone.
-    let _ = pipeline.set_state(gst::State::Paused);
-    let mut kept = Vec::with_capacity(if shared { buffers.len() } else { 0 });
-    for buffer in buffers {
-        if shared {
-            kept.push(buffer.clone());
+    let feed = Arc::new(Mutex::new(Feed::default()));
+    let (frame, room, shared) = (case.frame.clone(), case.room, case.shared);
+    let feeding = feed.clone();
+    // Called in the streaming thread when the queue is empty: the buffers of the batch
+    // before have all gone through.
+    let need_data = move |src: &gst_app::AppSrc, _: u32| {
+        let mut feed = feeding.lock().expect("feed");
+        let now = Instant::now();
+        feed.first_request.get_or_insert(now);
+        feed.kept.clear();
+        if feed.made >= count {
+            feed.last_request = Some(now);
+            let _ = src.end_of_stream();
+            return;
         }
-        let _ = src.push_buffer(buffer);
-    }
-    let _ = src.end_of_stream();
-    let start = Instant::now();
+        for _ in 0..BATCH.min(count - feed.made) {
+            let buffer = fresh(&frame, room);
+            if shared {
+                feed.kept.push(buffer.clone());
+            }
+            let _ = src.push_buffer(buffer);
+            feed.made += 1;
+        }
+    };
+    src.set_callbacks(gst_app::AppSrcCallbacks::builder().need_data(need_data).build());
     pipeline.set_state(gst::State::Playing).expect("plays");
     let bus = pipeline.bus().expect("bus");
     let _ = bus.timed_pop_filtered(gst::ClockTime::from_seconds(120), &[gst::MessageType::Eos, gst::MessageType::Error]);
-    let elapsed = start.elapsed();
     let _ = pipeline.set_state(gst::State::Null);
-    elapsed
-}
-
-fn hex(key: &[u8]) -> String {
-    key.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// The element under test and the frames it gets, per case.
-fn cases() -> Vec<(&'static str, String, bool)> {
-    vec![
-        ("identity", "identity".to_string(), false),
-        ("jframeenc", format!("jframeenc key={}", hex(&KEY)), false),
-        ("jframedec", format!("jframedec key={}", hex(&KEY)), true),
-        ("jframedec-wrong-key", format!("jframedec key={}", hex(&OTHER_KEY)), true),
-    ]
+    let feed = feed.lock().expect("feed");
+    match (feed.first_request, feed.last_request) {
+        (Some(first), Some(last)) => last - first,
+        _ => panic!("{}: the pipeline did not run to the end", case.name),
+    }
 }
 
 fn bench_elements(c: &mut Criterion) {
@@ -96,64 +169,79 @@ fn bench_elements(c: &mut Criterion) {
     let mut group = c.benchmark_group("element");
     group.warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2)).sample_size(10);
     for size in SIZES {
-        for (name, element, encrypted) in cases() {
-            group.bench_with_input(BenchmarkId::new(name, size), &size, |b, &size| {
-                b.iter_custom(|iters| push_through(&element, black_box(frames(iters.max(1000), size, encrypted))))
+        for case in cases(size) {
+            group.bench_with_input(BenchmarkId::new(case.name, size), &case, |b, case| {
+                b.iter_custom(|iters| run(case, iters.max(BATCH as u64) as usize))
             });
         }
     }
     group.finish();
 }
 
-/// ns of one bare AES-128-GCM seal of `size` bytes (aes-gcm, as the default backend):
-/// the budget is this plus 100 ns per buffer.
-fn bare_seal_ns(size: usize) -> f64 {
-    use aes_gcm::aead::array::Array;
-    use aes_gcm::{AeadInOut, Aes128Gcm, KeyInit};
-    const SEALS: u32 = 20_000;
-    let Ok(cipher) = Aes128Gcm::new_from_slice(&KEY[..16]) else { return 0.0 };
-    let nonce = Array::from([1u8; 12]);
-    let mut data = vec![0u8; size];
-    (0..5)
-        .map(|_| {
-            let start = Instant::now();
-            for _ in 0..SEALS {
-                let _ = black_box(cipher.encrypt_inout_detached(&nonce, &[0], data.as_mut_slice().into()));
-            }
-            start.elapsed().as_nanos() as f64 / f64::from(SEALS)
-        })
-        .fold(f64::INFINITY, f64::min)
+/// Bare AES-128-GCM on a frame of `size` bytes, one byte in clear: ns of a seal, of an
+/// open, and of an open that fails.
+fn bare_ns(size: usize) -> (f64, f64, f64) {
+    const TIMES: u32 = 5_000;
+    let key = bare::Key::new(&KEY[..16]);
+    let mut data = vec![0x5a; size];
+    let (aad, payload) = data.split_at_mut(1);
+    let mut tag = [0; 16];
+    let time = |routine: &mut dyn FnMut()| {
+        let start = Instant::now();
+        (0..TIMES).for_each(|_| routine());
+        start.elapsed().as_nanos() as f64 / f64::from(TIMES)
+    };
+    let seal = time(&mut || tag = black_box(key.seal(&IV, aad, payload)));
+    // Opening turns the bytes back into plaintext and sealing them again (same IV) into
+    // the same ciphertext, so each open has a frame to authenticate: time both, less a seal.
+    let open_and_seal = time(&mut || {
+        assert!(key.open(&IV, aad, payload, &tag), "bare open authenticates");
+        tag = black_box(key.seal(&IV, aad, payload));
+    });
+    let failed_open = time(&mut || assert!(!key.open(&IV, aad, payload, &[0; 16]), "bare open fails"));
+    (seal, open_and_seal - seal, failed_open)
 }
 
-/// The added cost per buffer, each element against `identity` in the same run.
+/// Per buffer, the fastest of `ROUNDS` runs of every case (and of the bare AEAD), the
+/// runs of all cases taking turns so that a busy machine skews none of them.
 fn summary() {
     init();
-    const BUFFERS: u64 = 20_000;
-    println!("\nadded ns per buffer over `appsrc ! identity ! fakesink` ({BUFFERS} buffers, best of 5):");
+    println!(
+        "\nns per buffer, fastest of {ROUNDS} interleaved runs of {BUFFERS} buffers each; bare AEAD: {}",
+        bare::BACKEND
+    );
     for size in SIZES {
-        println!("  {:>24} {size:>5} B: {:>7.0} ns (budget: that + 100 ns)", "bare AES-GCM seal", bare_seal_ns(size));
-        let per_buffer = |element: &str, encrypted: bool| {
-            (0..5)
-                .map(|_| push_through(element, frames(BUFFERS, size, encrypted)))
-                .min()
-                .map_or(0.0, |d| d.as_nanos() as f64 / BUFFERS as f64)
-        };
-        let baseline = per_buffer("identity", false);
-        for (name, element, encrypted) in cases().into_iter().skip(1) {
-            let cost = per_buffer(&element, encrypted);
-            println!("  {name:>24} {size:>5} B: {:>7.0} ns ({cost:.0} vs identity {baseline:.0})", cost - baseline);
+        let cases = cases(size);
+        let mut fastest = vec![f64::INFINITY; cases.len()];
+        let (mut seal, mut open, mut failed_open) = (f64::INFINITY, f64::INFINITY, f64::INFINITY);
+        for _ in 0..ROUNDS {
+            for (case, best) in cases.iter().zip(fastest.iter_mut()) {
+                *best = best.min(run(case, BUFFERS).as_nanos() as f64 / BUFFERS as f64);
+            }
+            let bare = bare_ns(size);
+            (seal, open, failed_open) = (seal.min(bare.0), open.min(bare.1), failed_open.min(bare.2));
         }
-        // The same encryption on buffers that are not writable: the copy it costs.
-        let element = format!("jframeenc key={}", hex(&KEY));
-        let shared = (0..5)
-            .map(|_| push(&element, frames(BUFFERS, size, false), true))
-            .min()
-            .map_or(0.0, |d| d.as_nanos() as f64 / BUFFERS as f64);
-        println!("  {:>24} {size:>5} B: {:>7.0} ns ({shared:.0} vs identity {baseline:.0})", "jframeenc (not writable)", shared - baseline);
+        let identity = fastest[0];
+        println!(
+            "  {size} B frames: appsrc ! identity ! fakesink {identity:.0}; bare seal {seal:.0}, open {open:.0}, \
+             failed open {failed_open:.0}"
+        );
+        for (case, cost) in cases.iter().zip(&fastest).skip(1) {
+            let added = cost - identity;
+            let against_aead = match case.aead {
+                Aead::None => String::new(),
+                Aead::Seal => format!("beyond the AEAD {:>5.0} (target at most 100)", added - seal),
+                Aead::Open => format!("beyond the AEAD {:>5.0} (target at most 100)", added - open),
+                Aead::FailedOpens => {
+                    format!("{:.1} failed bare opens (budget {})", added / failed_open, DEFAULT_RATCHET_WINDOW + 1)
+                }
+            };
+            println!("    {:<36} {cost:>6.0}  added {added:>6.0}  {against_aead}", case.name);
+        }
     }
 }
 
-criterion_group!(benches, bench_elements);
+criterion::criterion_group!(benches, bench_elements);
 
 fn main() {
     benches();
@@ -161,5 +249,5 @@ fn main() {
     if std::env::args().any(|a| a == "--bench") {
         summary();
     }
-    criterion::Criterion::default().configure_from_args().final_summary();
+    Criterion::default().configure_from_args().final_summary();
 }

@@ -644,7 +644,7 @@ impl Keying {
 
     /// Takes the media of new caps; refuses (with an error that says why) media the
     /// element's format has no rule for.
-    pub fn set_media(&self, element: &gst::Element, caps: &gst::Caps) -> Result<(), gst::LoggableError> {
+    pub fn set_media(&self, element: &gst::Element, caps: &gst::CapsRef) -> Result<(), gst::LoggableError> {
         let format = self.lock().format();
         let media = Media::from_caps(caps)
             .ok_or_else(|| format!("unsupported caps {caps}"))

@@ -3,6 +3,7 @@
 
 use gst::glib;
 
+mod filter;
 pub mod jframe;
 mod jframedec;
 mod jframeenc;

@@ -5,8 +5,8 @@ use std::sync::{LazyLock, Mutex, MutexGuard};
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
-use gst_base::subclass::prelude::*;
 
+use crate::filter::{self, FrameFilter, Pads, Verdict};
 use crate::jframe::{DEFAULT_RATCHET_WINDOW, DecryptError, Format, FrameError, KeyRing, Received, TRAILER_LEN};
 use crate::keying::{self, Drop, Keyed, Keying, Stats, StreamState, update_reported};
 use crate::keystore::{LocalKeys, SharedLocalKeys};
@@ -39,6 +39,7 @@ struct Streams {
 }
 
 pub struct JFrameDec {
+    pads: Pads,
     keying: Keying,
     streams: Mutex<Streams>,
     ratchet_window: AtomicU32,
@@ -54,10 +55,11 @@ impl Keyed for JFrameDec {
 impl ObjectSubclass for JFrameDec {
     const NAME: &'static str = "GstJFrameDec";
     type Type = super::JFrameDec;
-    type ParentType = gst_base::BaseTransform;
+    type ParentType = gst::Element;
 
     fn new() -> Self {
         JFrameDec {
+            pads: Pads::new::<Self>(),
             keying: Keying::new(*CAT),
             streams: Mutex::new(Streams::default()),
             ratchet_window: AtomicU32::new(DEFAULT_RATCHET_WINDOW),
@@ -167,6 +169,11 @@ fn lost_zero_key_index(frame: &[u8], ring: &KeyRing) -> bool {
 }
 
 impl ObjectImpl for JFrameDec {
+    fn constructed(&self) {
+        self.parent_constructed();
+        self.pads.add_to(self.obj().upcast_ref());
+    }
+
     fn properties() -> &'static [glib::ParamSpec] {
         static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
             let mut properties = Keying::properties();
@@ -271,41 +278,16 @@ impl ElementImpl for JFrameDec {
     }
 
     fn change_state(&self, transition: gst::StateChange) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
-        if transition == gst::StateChange::NullToReady {
-            self.keying.request_store(self.obj().upcast_ref());
-        }
-        self.parent_change_state(transition)
+        filter::change_state(self, transition)
     }
 }
 
-impl BaseTransformImpl for JFrameDec {
-    const MODE: gst_base::subclass::BaseTransformMode = gst_base::subclass::BaseTransformMode::AlwaysInPlace;
-    const PASSTHROUGH_ON_SAME_CAPS: bool = false;
-    const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
-
-    fn start(&self) -> Result<(), gst::ErrorMessage> {
-        self.keying.start()
+impl FrameFilter for JFrameDec {
+    fn pads(&self) -> &Pads {
+        &self.pads
     }
 
-    fn stop(&self) -> Result<(), gst::ErrorMessage> {
-        self.keying.stop();
-        Ok(())
-    }
-
-    fn transform_caps(
-        &self,
-        _direction: gst::PadDirection,
-        caps: &gst::Caps,
-        filter: Option<&gst::Caps>,
-    ) -> Option<gst::Caps> {
-        Some(self.keying.transform_caps(caps, filter))
-    }
-
-    fn set_caps(&self, incaps: &gst::Caps, _outcaps: &gst::Caps) -> Result<(), gst::LoggableError> {
-        self.keying.set_media(self.obj().upcast_ref(), incaps)
-    }
-
-    fn transform_ip(&self, buffer: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
+    fn process(&self, buffer: &mut gst::BufferRef) -> Result<Verdict, gst::FlowError> {
         let (own_keys, media, enabled) = {
             let state = self.keying.lock();
             (state.local_keys().clone(), state.media.ok_or(gst::FlowError::NotNegotiated)?, state.enabled)
@@ -335,29 +317,29 @@ impl BaseTransformImpl for JFrameDec {
         drop(keys);
         drop(map);
         let mut frame_stats = Stats::default();
-        let (result, stream_state) = match outcome {
+        let (verdict, stream_state) = match outcome {
             Ok(Received::Decrypted { len, ratchet_steps }) => {
-                buffer.set_size(len);
+                filter::truncate(buffer, len);
                 frame_stats.frames = 1;
                 frame_stats.bytes = len as u64;
                 frame_stats.ratchets = u64::from(ratchet_steps);
-                (Ok(gst::FlowSuccess::Ok), StreamState::Ok)
+                (Verdict::Push, StreamState::Ok)
             }
             Ok(Received::PassThrough) => {
                 frame_stats.passed_through = 1;
-                (Ok(gst::FlowSuccess::Ok), StreamState::Disabled)
+                (Verdict::Push, StreamState::Disabled)
             }
             // A frame a LiveKit server sent in clear, without its trailer.
             Ok(Received::ServerInjected { len }) => {
-                buffer.set_size(len);
+                filter::truncate(buffer, len);
                 frame_stats.passed_through = 1;
-                (Ok(gst::FlowSuccess::Ok), StreamState::Ok)
+                (Verdict::Push, StreamState::Ok)
             }
             Err(e) => {
                 let reason = drop_reason(e);
                 frame_stats.count_drop(reason);
                 gst::log!(CAT, imp = self, "dropping frame of SSRC {ssrc:?}: {e}");
-                (Ok(gst_base::BASE_TRANSFORM_FLOW_DROPPED), StreamState::of_drop(reason))
+                (Verdict::Drop, StreamState::of_drop(reason))
             }
         };
         self.keying.lock().stats.add(&frame_stats);
@@ -387,6 +369,6 @@ impl BaseTransformImpl for JFrameDec {
             // The key index of the frame that changed the state.
             self.keying.post_stream_state(self.obj().upcast_ref(), now, frame_kid, stream);
         }
-        result
+        Ok(verdict)
     }
 }

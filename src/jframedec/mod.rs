@@ -6,7 +6,7 @@ use gst::prelude::*;
 mod imp;
 
 glib::wrapper! {
-    pub struct JFrameDec(ObjectSubclass<imp::JFrameDec>) @extends gst_base::BaseTransform, gst::Element, gst::Object;
+    pub struct JFrameDec(ObjectSubclass<imp::JFrameDec>) @extends gst::Element, gst::Object;
 }
 
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {

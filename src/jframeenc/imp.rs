@@ -3,11 +3,11 @@ use std::sync::{LazyLock, Mutex};
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
-use gst_base::subclass::prelude::*;
 
+use crate::filter::{self, FrameFilter, Pads, Verdict};
 use crate::jframe::iv::{IvSequence, random_u32};
-use crate::jframe::{EncryptError, EncryptOutcome, FrameError};
-use crate::keying::{self, Drop, Keyed, Keying, StreamState};
+use crate::jframe::{Context, EncryptError, EncryptOutcome, FrameError, IV_LEN, TRAILER_LEN};
+use crate::keying::{self, Drop, Keyed, Keying, Media, StreamState};
 use crate::lock;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -15,6 +15,7 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
 });
 
 pub struct JFrameEnc {
+    pads: Pads,
     keying: Keying,
     /// IVs are `ssrc || counter` and the counter survives key changes and restarts,
     /// so no IV repeats under one key while the element lives.
@@ -31,10 +32,11 @@ impl Keyed for JFrameEnc {
 impl ObjectSubclass for JFrameEnc {
     const NAME: &'static str = "GstJFrameEnc";
     type Type = super::JFrameEnc;
-    type ParentType = gst_base::BaseTransform;
+    type ParentType = gst::Element;
 
     fn new() -> Self {
         JFrameEnc {
+            pads: Pads::new::<Self>(),
             keying: Keying::new(*CAT),
             ivs: Mutex::new(IvSequence::new(random_u32())),
         }
@@ -48,6 +50,11 @@ impl JFrameEnc {
 }
 
 impl ObjectImpl for JFrameEnc {
+    fn constructed(&self) {
+        self.parent_constructed();
+        self.pads.add_to(self.obj().upcast_ref());
+    }
+
     fn properties() -> &'static [glib::ParamSpec] {
         static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
             let mut properties = Keying::properties();
@@ -128,41 +135,18 @@ impl ElementImpl for JFrameEnc {
     }
 
     fn change_state(&self, transition: gst::StateChange) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
-        if transition == gst::StateChange::NullToReady {
-            self.keying.request_store(self.obj().upcast_ref());
-        }
-        self.parent_change_state(transition)
+        filter::change_state(self, transition)
     }
 }
 
-impl BaseTransformImpl for JFrameEnc {
-    const MODE: gst_base::subclass::BaseTransformMode = gst_base::subclass::BaseTransformMode::AlwaysInPlace;
-    const PASSTHROUGH_ON_SAME_CAPS: bool = false;
-    const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
+impl FrameFilter for JFrameEnc {
+    const ROOM: usize = TRAILER_LEN;
 
-    fn start(&self) -> Result<(), gst::ErrorMessage> {
-        self.keying.start()
+    fn pads(&self) -> &Pads {
+        &self.pads
     }
 
-    fn stop(&self) -> Result<(), gst::ErrorMessage> {
-        self.keying.stop();
-        Ok(())
-    }
-
-    fn transform_caps(
-        &self,
-        _direction: gst::PadDirection,
-        caps: &gst::Caps,
-        filter: Option<&gst::Caps>,
-    ) -> Option<gst::Caps> {
-        Some(self.keying.transform_caps(caps, filter))
-    }
-
-    fn set_caps(&self, incaps: &gst::Caps, _outcaps: &gst::Caps) -> Result<(), gst::LoggableError> {
-        self.keying.set_media(self.obj().upcast_ref(), incaps)
-    }
-
-    fn transform_ip(&self, buffer: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
+    fn process(&self, buffer: &mut gst::BufferRef) -> Result<Verdict, gst::FlowError> {
         let (local, media, enabled) = {
             let state = self.keying.lock();
             (state.local_keys().clone(), state.media.ok_or(gst::FlowError::NotNegotiated)?, state.enabled)
@@ -183,27 +167,23 @@ impl BaseTransformImpl for JFrameEnc {
                 if let Ok(EncryptOutcome::Encrypted(_)) = outcome {
                     buffer.replace_all_memory(gst::Memory::from_mut_slice(data));
                 }
-                outcome.map(|outcome| (outcome, false))
+                outcome
             } else {
-                let mut map = buffer.map_writable().map_err(|_| gst::FlowError::Error)?;
-                ctx.encrypt_frame_in_place(media.frame(&map, delta_unit), &mut map, iv).map(|outcome| (outcome, true))
+                encrypt_in_place(ctx, media, buffer, delta_unit, iv)?
             }
         } else {
-            Ok((EncryptOutcome::PassThrough, false))
+            Ok(EncryptOutcome::PassThrough)
         };
         let mut state = self.keying.lock();
-        let (result, stream_state) = match outcome {
-            Ok((EncryptOutcome::Encrypted(trailer), append_trailer)) => {
-                if append_trailer {
-                    buffer.append_memory(gst::Memory::from_slice(trailer.0));
-                }
+        let (verdict, stream_state) = match outcome {
+            Ok(EncryptOutcome::Encrypted(_)) => {
                 state.stats.frames += 1;
                 state.stats.bytes += size;
-                (Ok(gst::FlowSuccess::Ok), StreamState::Ok)
+                (Verdict::Push, StreamState::Ok)
             }
-            Ok((EncryptOutcome::PassThrough, _)) => {
+            Ok(EncryptOutcome::PassThrough) => {
                 state.stats.passed_through += 1;
-                (Ok(gst::FlowSuccess::Ok), StreamState::Disabled)
+                (Verdict::Push, StreamState::Disabled)
             }
             Err(e) => {
                 let reason = match e {
@@ -212,7 +192,7 @@ impl BaseTransformImpl for JFrameEnc {
                 };
                 state.stats.count_drop(reason);
                 gst::log!(CAT, imp = self, "dropping frame: {e}");
-                (Ok(gst_base::BASE_TRANSFORM_FLOW_DROPPED), StreamState::of_drop(reason))
+                (Verdict::Drop, StreamState::of_drop(reason))
             }
         };
         let changed = state.update_stream_state(stream_state);
@@ -224,6 +204,40 @@ impl BaseTransformImpl for JFrameEnc {
             let key_index = lock(&local).ctx().0.keys().current_index();
             self.keying.post_stream_state(self.obj().upcast_ref(), now, key_index, None);
         }
-        result
+        Ok(verdict)
     }
+}
+
+/// Encrypts a frame where it is. The trailer goes into the room after the frame when its
+/// memory has some (upstream allocators are asked for it), else into a memory of its own.
+fn encrypt_in_place(
+    ctx: &Context,
+    media: Media,
+    buffer: &mut gst::BufferRef,
+    delta_unit: bool,
+    iv: [u8; IV_LEN],
+) -> Result<Result<EncryptOutcome, FrameError>, gst::FlowError> {
+    let size = buffer.size();
+    if let Some(memory) = filter::memory_with_room(buffer, TRAILER_LEN) {
+        let start = memory.offset();
+        memory.resize_maxsize(start..start + size + TRAILER_LEN);
+        let mut map = memory.map_writable().map_err(|_| gst::FlowError::Error)?;
+        let (frame, room) = map.split_at_mut(size);
+        let outcome = ctx.encrypt_frame_in_place(media.frame(frame, delta_unit), frame, iv);
+        match &outcome {
+            Ok(EncryptOutcome::Encrypted(trailer)) => room.copy_from_slice(trailer.as_bytes()),
+            _ => {
+                drop(map);
+                memory.resize(..size);
+            }
+        }
+        return Ok(outcome);
+    }
+    let mut map = buffer.map_writable().map_err(|_| gst::FlowError::Error)?;
+    let outcome = ctx.encrypt_frame_in_place(media.frame(&map, delta_unit), &mut map, iv);
+    drop(map);
+    if let Ok(EncryptOutcome::Encrypted(trailer)) = &outcome {
+        buffer.append_memory(gst::Memory::from_slice(trailer.0));
+    }
+    Ok(outcome)
 }

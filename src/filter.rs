@@ -1,0 +1,185 @@
+//! What `jframeenc` and `jframedec` share as elements: a sink and a src pad with the same
+//! caps (those the element's format can process), frames changed in place in the chain
+//! function, the key store asked for on NULL to READY and the keys installed on READY to
+//! PAUSED.
+//!
+//! Not a `GstBaseTransform`: for a filter that keeps its caps and works in place, the base
+//! class's path per buffer (four virtual methods, each through the bindings) costs more
+//! than AES-GCM does on an audio frame; a chain function costs a fraction of it (README,
+//! Performance).
+
+use gst::prelude::*;
+use gst::subclass::prelude::*;
+
+use crate::keying::Keyed;
+
+/// What becomes of a processed frame.
+pub enum Verdict {
+    Push,
+    Drop,
+}
+
+pub trait FrameFilter: Keyed + ElementImpl {
+    /// Bytes the filter appends to a frame: asked of upstream allocators as padding, so
+    /// that the frames come with room for them.
+    const ROOM: usize = 0;
+
+    fn pads(&self) -> &Pads;
+
+    /// Encrypts or decrypts one frame, in place.
+    fn process(&self, frame: &mut gst::BufferRef) -> Result<Verdict, gst::FlowError>;
+}
+
+pub struct Pads {
+    sink: gst::Pad,
+    src: gst::Pad,
+}
+
+impl Pads {
+    /// The pads, from the element's "sink" and "src" templates.
+    pub fn new<T: FrameFilter>() -> Pads {
+        let template = |name: &str| {
+            T::pad_templates()
+                .iter()
+                .find(|template| template.name_template() == name)
+                .expect("the element has sink and src pad templates")
+        };
+        let sink = gst::Pad::builder_from_template(template("sink"))
+            .chain_function(|_pad, parent, buffer| {
+                T::catch_panic_pad_function(parent, || Err(gst::FlowError::Error), |filter| chain(filter, buffer))
+            })
+            .event_function(|pad, parent, event| {
+                T::catch_panic_pad_function(parent, || false, |filter| sink_event(filter, pad, event))
+            })
+            .query_function(|pad, parent, query| {
+                T::catch_panic_pad_function(parent, || false, |filter| pad_query(filter, pad, query))
+            })
+            .build();
+        let src = gst::Pad::builder_from_template(template("src"))
+            .query_function(|pad, parent, query| {
+                T::catch_panic_pad_function(parent, || false, |filter| pad_query(filter, pad, query))
+            })
+            .build();
+        Pads { sink, src }
+    }
+
+    /// Adds the pads to the element (from `constructed`).
+    pub fn add_to(&self, element: &gst::Element) {
+        for pad in [&self.sink, &self.src] {
+            if element.add_pad(pad).is_err() {
+                gst::error!(gst::CAT_RUST, obj = element, "could not add pad {}", pad.name());
+            }
+        }
+    }
+}
+
+fn chain<T: FrameFilter>(filter: &T, mut buffer: gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
+    match filter.process(buffer.make_mut())? {
+        Verdict::Push => filter.pads().src.push(buffer),
+        Verdict::Drop => Ok(gst::FlowSuccess::Ok),
+    }
+}
+
+fn sink_event<T: FrameFilter>(filter: &T, pad: &gst::Pad, event: gst::Event) -> bool {
+    match event.view() {
+        // The same caps go downstream (the default handler would keep them).
+        gst::EventView::Caps(caps) => {
+            filter.keying().set_media(filter.obj().upcast_ref(), caps.caps()).is_ok() && filter.pads().src.push_event(event)
+        }
+        _ => gst::Pad::event_default(pad, Some(&*filter.obj()), event),
+    }
+}
+
+fn pad_query<T: FrameFilter>(filter: &T, pad: &gst::Pad, query: &mut gst::QueryRef) -> bool {
+    let pads = filter.pads();
+    let other = if pad == &pads.sink { &pads.src } else { &pads.sink };
+    match query.view_mut() {
+        // Both sides take the same caps: the other side's, as far as the format goes.
+        gst::QueryViewMut::Caps(caps) => {
+            let wanted = caps.filter_owned();
+            let peer = other.peer_query_caps(wanted.as_ref());
+            caps.set_result(&filter.keying().transform_caps(&peer, wanted.as_ref()));
+            true
+        }
+        // Caps are accepted for what the element can process, whatever downstream takes
+        // (as a `GstBaseTransform` does).
+        gst::QueryViewMut::AcceptCaps(accept) => {
+            let caps = accept.caps_owned();
+            let processable = !filter.keying().transform_caps(&caps, None).is_empty();
+            accept.set_result(processable && caps.is_subset(&pad.pad_template_caps()));
+            true
+        }
+        gst::QueryViewMut::Allocation(allocation) => {
+            // Frames are changed in place: downstream's answer holds, plus room for a trailer.
+            let answered = other.peer_query(allocation.query_mut());
+            if T::ROOM == 0 {
+                return answered;
+            }
+            ask_for_room(allocation, T::ROOM);
+            true
+        }
+        _ => gst::Pad::query_default(pad, Some(&*filter.obj()), query),
+    }
+}
+
+/// Asks for `room` bytes of padding after each allocated frame.
+fn ask_for_room(allocation: &mut gst::query::Allocation, room: usize) {
+    let params: Vec<_> = allocation.allocation_params().collect();
+    if params.is_empty() {
+        allocation.add_allocation_param(None::<&gst::Allocator>, gst::AllocationParams::new(gst::MemoryFlags::empty(), 0, 0, room));
+    }
+    for (index, (allocator, params)) in params.into_iter().enumerate() {
+        let padded = gst::AllocationParams::new(
+            params.flags(),
+            params.align(),
+            params.prefix(),
+            params.padding().max(room),
+        );
+        allocation.set_nth_allocation_param(index as u32, allocator.as_ref(), padded);
+    }
+}
+
+/// The state changes both elements handle alike.
+pub fn change_state<T: FrameFilter>(
+    filter: &T,
+    transition: gst::StateChange,
+) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
+    match transition {
+        gst::StateChange::NullToReady => filter.keying().request_store(filter.obj().upcast_ref()),
+        gst::StateChange::ReadyToPaused => {
+            if let Err(message) = filter.keying().start() {
+                filter.post_error_message(message);
+                return Err(gst::StateChangeError);
+            }
+        }
+        _ => (),
+    }
+    let success = filter.parent_change_state(transition)?;
+    if transition == gst::StateChange::PausedToReady {
+        filter.keying().stop();
+    }
+    Ok(success)
+}
+
+/// The frame's one memory, when the buffer alone holds it, it can be written and it has
+/// `room` bytes free after the frame.
+pub fn memory_with_room(buffer: &mut gst::BufferRef, room: usize) -> Option<&mut gst::MemoryRef> {
+    if buffer.n_memory() != 1 {
+        return None;
+    }
+    let memory = buffer.peek_memory_mut(0).ok()?;
+    let writable = !memory.flags().intersects(gst::MemoryFlags::READONLY | gst::MemoryFlags::NOT_MAPPABLE);
+    (writable && memory.offset() + memory.size() + room <= memory.maxsize()).then_some(memory)
+}
+
+/// Cuts a frame to `len` bytes: on its one memory when it has one (cheaper than through
+/// the buffer).
+pub fn truncate(buffer: &mut gst::BufferRef, len: usize) {
+    if buffer.n_memory() == 1
+        && let Ok(memory) = buffer.peek_memory_mut(0)
+    {
+        memory.resize(..len);
+        return;
+    }
+    buffer.set_size(len);
+}
