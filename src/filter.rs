@@ -161,23 +161,57 @@ pub fn change_state<T: FrameFilter>(
     Ok(success)
 }
 
-/// The frame's one memory, when the buffer alone holds it, it can be written and it has
-/// `room` bytes free after the frame.
-pub fn memory_with_room(buffer: &mut gst::BufferRef, room: usize) -> Option<&mut gst::MemoryRef> {
+/// The frame's one memory, when the buffer alone holds it and it can be mapped for
+/// writing: mapped directly, it costs less than through the buffer.
+pub fn sole_memory(buffer: &mut gst::BufferRef) -> Option<&mut gst::MemoryRef> {
     if buffer.n_memory() != 1 {
         return None;
     }
     let memory = buffer.peek_memory_mut(0).ok()?;
-    let writable = !memory.flags().intersects(gst::MemoryFlags::READONLY | gst::MemoryFlags::NOT_MAPPABLE);
-    (writable && memory.offset() + memory.size() + room <= memory.maxsize()).then_some(memory)
+    let mappable = !memory.flags().intersects(gst::MemoryFlags::READONLY | gst::MemoryFlags::NOT_MAPPABLE);
+    mappable.then_some(memory)
+}
+
+/// A frame's bytes, mapped for writing.
+pub enum FrameMap<'a> {
+    Memory(gst::memory::MemoryMap<'a, gst::memory::Writable>),
+    Buffer(gst::buffer::BufferMap<'a, gst::buffer::Writable>),
+}
+
+impl std::ops::Deref for FrameMap<'_> {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            FrameMap::Memory(map) => map,
+            FrameMap::Buffer(map) => map,
+        }
+    }
+}
+
+impl std::ops::DerefMut for FrameMap<'_> {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        match self {
+            FrameMap::Memory(map) => map,
+            FrameMap::Buffer(map) => map,
+        }
+    }
+}
+
+/// Maps a frame for writing: through its one memory when it has one, else through the
+/// buffer (which merges several memories into one).
+pub fn map_frame(buffer: &mut gst::BufferRef) -> Result<FrameMap<'_>, gst::FlowError> {
+    if sole_memory(buffer).is_none() {
+        return buffer.map_writable().map(FrameMap::Buffer).map_err(|_| gst::FlowError::Error);
+    }
+    let memory = sole_memory(buffer).ok_or(gst::FlowError::Error)?;
+    memory.map_writable().map(FrameMap::Memory).map_err(|_| gst::FlowError::Error)
 }
 
 /// Cuts a frame to `len` bytes: on its one memory when it has one (cheaper than through
 /// the buffer).
 pub fn truncate(buffer: &mut gst::BufferRef, len: usize) {
-    if buffer.n_memory() == 1
-        && let Ok(memory) = buffer.peek_memory_mut(0)
-    {
+    if let Some(memory) = sole_memory(buffer) {
         memory.resize(..len);
         return;
     }

@@ -109,6 +109,25 @@ impl JFrameDec {
         keys
     }
 
+    /// Counts a frame in its SSRC's stream; returns the stream's new state if it changed,
+    /// and then the participant's name (for the message).
+    fn count_in_stream(&self, ssrc: u32, frame_stats: &Stats, now: StreamState) -> (Option<StreamState>, String) {
+        let mut streams = self.streams();
+        let Some(stream) = streams.by_ssrc.get_mut(&ssrc) else {
+            // Past the limit of tracked streams: the element's own state.
+            drop(streams);
+            return (self.keying.lock().update_stream_state(now), String::new());
+        };
+        stream.stats.add(frame_stats);
+        let changed = update_reported(&mut stream.reported, now);
+        // The name is only for a message or a log line: no copy per frame.
+        let id = match (&stream.participant, changed.is_some() || frame_stats.ratchets > 0) {
+            (Some((id, _)), true) => id.clone(),
+            _ => String::new(),
+        };
+        (changed, id)
+    }
+
     fn stats(&self) -> gst::Structure {
         let mut stats = self.keying.property_stats();
         let streams = self.streams();
@@ -288,14 +307,12 @@ impl FrameFilter for JFrameDec {
     }
 
     fn process(&self, buffer: &mut gst::BufferRef) -> Result<Verdict, gst::FlowError> {
-        let (own_keys, media, enabled) = {
-            let state = self.keying.lock();
-            (state.local_keys().clone(), state.media.ok_or(gst::FlowError::NotNegotiated)?, state.enabled)
-        };
         let ssrc = buffer.meta::<gst_rtp::RTPSourceMeta>().and_then(|meta| meta.ssrc());
-        let keys = ssrc.and_then(|ssrc| self.keys_of(ssrc)).unwrap_or(own_keys);
+        let stream_keys = ssrc.and_then(|ssrc| self.keys_of(ssrc));
         let delta_unit = buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
-        let mut keys = lock(&keys);
+        let mut state = self.keying.lock();
+        let (media, enabled) = (state.media.ok_or(gst::FlowError::NotNegotiated)?, state.enabled);
+        let mut keys = lock(stream_keys.as_ref().unwrap_or(state.local_keys()));
         let (ctx, _) = keys.ctx();
         if enabled && media.is_annex_b() && ctx.format() == Format::LiveKit {
             let lost = lost_zero_key_index(&buffer.map_readable().map_err(|_| gst::FlowError::Error)?, ctx.keys());
@@ -304,7 +321,7 @@ impl FrameFilter for JFrameDec {
                 buffer.append_memory(gst::Memory::from_slice([0u8]));
             }
         }
-        let mut map = buffer.map_writable().map_err(|_| gst::FlowError::Error)?;
+        let mut map = filter::map_frame(buffer)?;
         let frame_kid = map.last().copied();
         let outcome = if enabled {
             ctx.set_ratchet_window(self.ratchet_window.load(Ordering::Relaxed));
@@ -342,22 +359,18 @@ impl FrameFilter for JFrameDec {
                 (Verdict::Drop, StreamState::of_drop(reason))
             }
         };
-        self.keying.lock().stats.add(&frame_stats);
-        let mut streams = self.streams();
-        let (changed, participant_id) = match ssrc.and_then(|ssrc| streams.by_ssrc.get_mut(&ssrc)) {
-            Some(stream) => {
-                stream.stats.add(&frame_stats);
-                let changed = update_reported(&mut stream.reported, stream_state);
-                // The name is only for a message or a log line: no copy per frame.
-                let id = match (&stream.participant, changed.is_some() || frame_stats.ratchets > 0) {
-                    (Some((id, _)), true) => id.clone(),
-                    _ => String::new(),
-                };
-                (changed, id)
+        state.stats.add(&frame_stats);
+        let (changed, participant_id) = match ssrc {
+            Some(ssrc) => {
+                drop(state);
+                self.count_in_stream(ssrc, &frame_stats, stream_state)
             }
-            None => (self.keying.lock().update_stream_state(stream_state), String::new()),
+            None => {
+                let changed = state.update_stream_state(stream_state);
+                drop(state);
+                (changed, String::new())
+            }
         };
-        drop(streams);
         // Signals and messages go out unlocked: their handlers may call back into the element.
         if let (steps @ 1.., Some(kid)) = (frame_stats.ratchets as u32, frame_kid) {
             gst::info!(CAT, imp = self, "followed a sender ratchet of {steps} step(s) at key index {kid}");

@@ -147,18 +147,17 @@ impl FrameFilter for JFrameEnc {
     }
 
     fn process(&self, buffer: &mut gst::BufferRef) -> Result<Verdict, gst::FlowError> {
-        let (local, media, enabled) = {
-            let state = self.keying.lock();
-            (state.local_keys().clone(), state.media.ok_or(gst::FlowError::NotNegotiated)?, state.enabled)
-        };
         let size = buffer.size() as u64;
         let delta_unit = buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
-        let outcome = if enabled {
-            let iv = self.ivs().next().ok_or_else(|| {
+        let mut state = self.keying.lock();
+        let media = state.media.ok_or(gst::FlowError::NotNegotiated)?;
+        let outcome = if state.enabled {
+            let Some(iv) = self.ivs().next() else {
+                drop(state);
                 gst::element_imp_error!(self, gst::StreamError::Failed, ["IV counter exhausted"]);
-                gst::FlowError::Error
-            })?;
-            let mut local = lock(&local);
+                return Err(gst::FlowError::Error);
+            };
+            let mut local = lock(state.local_keys());
             let (ctx, _) = local.ctx();
             if media.is_annex_b() {
                 // Escaping changes the size: the frame is rebuilt, trailer included.
@@ -174,7 +173,6 @@ impl FrameFilter for JFrameEnc {
         } else {
             Ok(EncryptOutcome::PassThrough)
         };
-        let mut state = self.keying.lock();
         let (verdict, stream_state) = match outcome {
             Ok(EncryptOutcome::Encrypted(_)) => {
                 state.stats.frames += 1;
@@ -196,12 +194,13 @@ impl FrameFilter for JFrameEnc {
             }
         };
         let changed = state.update_stream_state(stream_state);
+        let key_index = changed.and_then(|_| lock(state.local_keys()).ctx().0.keys().current_index());
         drop(state);
+        // Messages go out unlocked: their handlers may call back into the element.
         if let Some(now) = changed {
             if now == StreamState::MissingKey {
                 gst::warning!(CAT, imp = self, "no key: dropping frames until one is set (never sending them in clear)");
             }
-            let key_index = lock(&local).ctx().0.keys().current_index();
             self.keying.post_stream_state(self.obj().upcast_ref(), now, key_index, None);
         }
         Ok(verdict)
@@ -218,7 +217,9 @@ fn encrypt_in_place(
     iv: [u8; IV_LEN],
 ) -> Result<Result<EncryptOutcome, FrameError>, gst::FlowError> {
     let size = buffer.size();
-    if let Some(memory) = filter::memory_with_room(buffer, TRAILER_LEN) {
+    if let Some(memory) = filter::sole_memory(buffer)
+        && memory.offset() + size + TRAILER_LEN <= memory.maxsize()
+    {
         let start = memory.offset();
         memory.resize_maxsize(start..start + size + TRAILER_LEN);
         let mut map = memory.map_writable().map_err(|_| gst::FlowError::Error)?;
@@ -233,7 +234,7 @@ fn encrypt_in_place(
         }
         return Ok(outcome);
     }
-    let mut map = buffer.map_writable().map_err(|_| gst::FlowError::Error)?;
+    let mut map = filter::map_frame(buffer)?;
     let outcome = ctx.encrypt_frame_in_place(media.frame(&map, delta_unit), &mut map, iv);
     drop(map);
     if let Ok(EncryptOutcome::Encrypted(trailer)) = &outcome {
