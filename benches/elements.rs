@@ -26,8 +26,8 @@ const IV: [u8; IV_LEN] = [7; IV_LEN];
 /// Buffers made per request for data.
 const BATCH: usize = 32;
 /// Buffers per timed run, and runs per case, interleaved between the cases.
-const BUFFERS: usize = 5_000;
-const ROUNDS: usize = 15;
+const BUFFERS: usize = 2_000;
+const ROUNDS: usize = 40;
 
 fn init() {
     static INIT: Once = Once::new();
@@ -91,7 +91,7 @@ fn cases(size: usize) -> Vec<Case> {
         shared,
     };
     vec![
-        case("identity", Aead::None, "identity", &plain, 0, false),
+        case("identity", Aead::None, "identity", &plain, TRAILER_LEN, false),
         case("jframeenc", Aead::Seal, &enc, &plain, TRAILER_LEN, false),
         case("jframeenc, no room for the trailer", Aead::Seal, &enc, &plain, 0, false),
         case("jframeenc, not writable", Aead::Seal, &enc, &plain, TRAILER_LEN, true),
@@ -251,7 +251,23 @@ fn summary() {
 
 criterion::criterion_group!(benches, bench_elements);
 
+/// `ELEMENT_BENCH_RUN="<case>@<size>@<buffers>"` runs one case once and nothing else,
+/// e.g. under `valgrind --tool=callgrind` to count instructions.
+fn run_one(spec: &str) {
+    init();
+    let mut parts = spec.split('@');
+    let (name, size, count) = (parts.next(), parts.next().and_then(|s| s.parse().ok()), parts.next());
+    let (Some(name), Some(size), Some(count)) = (name, size, count.and_then(|c| c.parse().ok())) else {
+        panic!("ELEMENT_BENCH_RUN: expected <case>@<size>@<buffers>, got {spec}");
+    };
+    let case = cases(size).into_iter().find(|case| case.name == name).expect("a case of that name");
+    println!("{name}, {size} B, {count} buffers: {:?}", run(&case, count));
+}
+
 fn main() {
+    if let Ok(spec) = std::env::var("ELEMENT_BENCH_RUN") {
+        return run_one(&spec);
+    }
     benches();
     // `cargo bench` passes --bench; under `cargo test` the benches only run once, as a check.
     if std::env::args().any(|a| a == "--bench") {

@@ -172,48 +172,27 @@ pub fn sole_memory(buffer: &mut gst::BufferRef) -> Option<&mut gst::MemoryRef> {
     mappable.then_some(memory)
 }
 
-/// A frame's bytes, mapped for writing.
-pub enum FrameMap<'a> {
-    Memory(gst::memory::MemoryMap<'a, gst::memory::Writable>),
-    Buffer(gst::buffer::BufferMap<'a, gst::buffer::Writable>),
-}
-
-impl std::ops::Deref for FrameMap<'_> {
-    type Target = [u8];
-
-    fn deref(&self) -> &[u8] {
-        match self {
-            FrameMap::Memory(map) => map,
-            FrameMap::Buffer(map) => map,
-        }
-    }
-}
-
-impl std::ops::DerefMut for FrameMap<'_> {
-    fn deref_mut(&mut self) -> &mut [u8] {
-        match self {
-            FrameMap::Memory(map) => map,
-            FrameMap::Buffer(map) => map,
-        }
-    }
-}
-
-/// Maps a frame for writing: through its one memory when it has one, else through the
-/// buffer (which merges several memories into one).
-pub fn map_frame(buffer: &mut gst::BufferRef) -> Result<FrameMap<'_>, gst::FlowError> {
-    if sole_memory(buffer).is_none() {
-        return buffer.map_writable().map(FrameMap::Buffer).map_err(|_| gst::FlowError::Error);
-    }
-    let memory = sole_memory(buffer).ok_or(gst::FlowError::Error)?;
-    memory.map_writable().map(FrameMap::Memory).map_err(|_| gst::FlowError::Error)
-}
-
-/// Cuts a frame to `len` bytes: on its one memory when it has one (cheaper than through
-/// the buffer).
-pub fn truncate(buffer: &mut gst::BufferRef, len: usize) {
+/// Runs `edit` on the frame's bytes, mapped for writing, and cuts the frame to the length
+/// it returns, if any. A frame in one memory is mapped and cut through that memory (the
+/// cheaper way), else through the buffer (which merges its memories into one).
+pub fn edit_frame<R>(
+    buffer: &mut gst::BufferRef,
+    edit: impl FnOnce(&mut [u8]) -> (R, Option<usize>),
+) -> Result<R, gst::FlowError> {
     if let Some(memory) = sole_memory(buffer) {
-        memory.resize(..len);
-        return;
+        let mut map = memory.map_writable().map_err(|_| gst::FlowError::Error)?;
+        let (result, len) = edit(&mut map);
+        drop(map);
+        if let Some(len) = len {
+            memory.resize(..len);
+        }
+        return Ok(result);
     }
-    buffer.set_size(len);
+    let mut map = buffer.map_writable().map_err(|_| gst::FlowError::Error)?;
+    let (result, len) = edit(&mut map);
+    drop(map);
+    if let Some(len) = len {
+        buffer.set_size(len);
+    }
+    Ok(result)
 }

@@ -321,22 +321,26 @@ impl FrameFilter for JFrameDec {
                 buffer.append_memory(gst::Memory::from_slice([0u8]));
             }
         }
-        let mut map = filter::map_frame(buffer)?;
-        let frame_kid = map.last().copied();
-        let outcome = if enabled {
-            ctx.set_ratchet_window(self.ratchet_window.load(Ordering::Relaxed));
-            ctx.decrypt_frame(media.frame(&map, delta_unit), &mut map)
-        } else {
-            Ok(Received::PassThrough)
-        };
+        let (outcome, frame_kid) = filter::edit_frame(buffer, |frame| {
+            let frame_kid = frame.last().copied();
+            let outcome = if enabled {
+                ctx.set_ratchet_window(self.ratchet_window.load(Ordering::Relaxed));
+                ctx.decrypt_frame(media.frame(frame, delta_unit), frame)
+            } else {
+                Ok(Received::PassThrough)
+            };
+            let len = match outcome {
+                Ok(Received::Decrypted { len, .. } | Received::ServerInjected { len }) => Some(len),
+                _ => None,
+            };
+            ((outcome, frame_kid), len)
+        })?;
         let ratcheted = matches!(outcome, Ok(Received::Decrypted { ratchet_steps: 1.., .. }));
         let code = ratcheted.then(|| keys.verification_code()).flatten();
         drop(keys);
-        drop(map);
         let mut frame_stats = Stats::default();
         let (verdict, stream_state) = match outcome {
             Ok(Received::Decrypted { len, ratchet_steps }) => {
-                filter::truncate(buffer, len);
                 frame_stats.frames = 1;
                 frame_stats.bytes = len as u64;
                 frame_stats.ratchets = u64::from(ratchet_steps);
@@ -346,9 +350,8 @@ impl FrameFilter for JFrameDec {
                 frame_stats.passed_through = 1;
                 (Verdict::Push, StreamState::Disabled)
             }
-            // A frame a LiveKit server sent in clear, without its trailer.
-            Ok(Received::ServerInjected { len }) => {
-                filter::truncate(buffer, len);
+            // A frame a LiveKit server sent in clear, without its trailer (cut off).
+            Ok(Received::ServerInjected { .. }) => {
                 frame_stats.passed_through = 1;
                 (Verdict::Push, StreamState::Ok)
             }

@@ -1,3 +1,4 @@
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{LazyLock, Mutex};
 
 use gst::glib;
@@ -6,7 +7,7 @@ use gst::subclass::prelude::*;
 
 use crate::filter::{self, FrameFilter, Pads, Verdict};
 use crate::jframe::iv::{IvSequence, random_u32};
-use crate::jframe::{Context, EncryptError, EncryptOutcome, FrameError, IV_LEN, TRAILER_LEN};
+use crate::jframe::{Context, EncryptError, EncryptOutcome, FrameError, IV_LEN, TRAILER_LEN, Trailer};
 use crate::keying::{self, Drop, Keyed, Keying, Media, StreamState};
 use crate::lock;
 
@@ -17,9 +18,14 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
 pub struct JFrameEnc {
     pads: Pads,
     keying: Keying,
+    sender: Mutex<Sender>,
+}
+
+struct Sender {
     /// IVs are `ssrc || counter` and the counter survives key changes and restarts,
     /// so no IV repeats under one key while the element lives.
-    ivs: Mutex<IvSequence>,
+    ivs: IvSequence,
+    spare_trailers: SpareTrailers,
 }
 
 impl Keyed for JFrameEnc {
@@ -38,14 +44,17 @@ impl ObjectSubclass for JFrameEnc {
         JFrameEnc {
             pads: Pads::new::<Self>(),
             keying: Keying::new(*CAT),
-            ivs: Mutex::new(IvSequence::new(random_u32())),
+            sender: Mutex::new(Sender {
+                ivs: IvSequence::new(random_u32()),
+                spare_trailers: SpareTrailers::default(),
+            }),
         }
     }
 }
 
 impl JFrameEnc {
-    fn ivs(&self) -> std::sync::MutexGuard<'_, IvSequence> {
-        lock(&self.ivs)
+    fn sender(&self) -> std::sync::MutexGuard<'_, Sender> {
+        lock(&self.sender)
     }
 }
 
@@ -91,7 +100,7 @@ impl ObjectImpl for JFrameEnc {
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
         if pspec.name() == "ssrc" {
-            *self.ivs() = IvSequence::new(value.get().unwrap_or_else(|_| random_u32()));
+            self.sender().ivs = IvSequence::new(value.get().unwrap_or_else(|_| random_u32()));
             return;
         }
         self.keying.set_property(self.obj().upcast_ref(), pspec, value);
@@ -99,7 +108,7 @@ impl ObjectImpl for JFrameEnc {
 
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
         if pspec.name() == "ssrc" {
-            return self.ivs().ssrc().to_value();
+            return self.sender().ivs.ssrc().to_value();
         }
         self.keying.property(pspec).unwrap_or_else(|| pspec.default_value().clone())
     }
@@ -152,7 +161,9 @@ impl FrameFilter for JFrameEnc {
         let mut state = self.keying.lock();
         let media = state.media.ok_or(gst::FlowError::NotNegotiated)?;
         let outcome = if state.enabled {
-            let Some(iv) = self.ivs().next() else {
+            let mut sender = self.sender();
+            let Some(iv) = sender.ivs.next() else {
+                drop(sender);
                 drop(state);
                 gst::element_imp_error!(self, gst::StreamError::Failed, ["IV counter exhausted"]);
                 return Err(gst::FlowError::Error);
@@ -168,7 +179,7 @@ impl FrameFilter for JFrameEnc {
                 }
                 outcome
             } else {
-                encrypt_in_place(ctx, media, buffer, delta_unit, iv)?
+                encrypt_in_place(ctx, media, buffer, delta_unit, iv, &mut sender.spare_trailers)?
             }
         } else {
             Ok(EncryptOutcome::PassThrough)
@@ -215,30 +226,86 @@ fn encrypt_in_place(
     buffer: &mut gst::BufferRef,
     delta_unit: bool,
     iv: [u8; IV_LEN],
+    spare_trailers: &mut SpareTrailers,
 ) -> Result<Result<EncryptOutcome, FrameError>, gst::FlowError> {
     let size = buffer.size();
-    if let Some(memory) = filter::sole_memory(buffer)
-        && memory.offset() + size + TRAILER_LEN <= memory.maxsize()
-    {
-        let start = memory.offset();
-        memory.resize_maxsize(start..start + size + TRAILER_LEN);
-        let mut map = memory.map_writable().map_err(|_| gst::FlowError::Error)?;
-        let (frame, room) = map.split_at_mut(size);
-        let outcome = ctx.encrypt_frame_in_place(media.frame(frame, delta_unit), frame, iv);
-        match &outcome {
-            Ok(EncryptOutcome::Encrypted(trailer)) => room.copy_from_slice(trailer.as_bytes()),
-            _ => {
-                drop(map);
+    let encrypt = |frame: &mut [u8]| ctx.encrypt_frame_in_place(media.frame(frame, delta_unit), frame, iv);
+    let (outcome, trailer_written) = match filter::sole_memory(buffer) {
+        // Mapped through its one memory (the cheaper way), grown into the room if any.
+        Some(memory) => {
+            let start = memory.offset();
+            let room = start + size + TRAILER_LEN <= memory.maxsize();
+            if room {
+                memory.resize_maxsize(start..start + size + TRAILER_LEN);
+            }
+            let mut map = memory.map_writable().map_err(|_| gst::FlowError::Error)?;
+            let (frame, rest) = map.split_at_mut(size);
+            let outcome = encrypt(frame);
+            let trailer_written = match (&outcome, room) {
+                (Ok(EncryptOutcome::Encrypted(trailer)), true) => {
+                    rest.copy_from_slice(trailer.as_bytes());
+                    true
+                }
+                _ => false,
+            };
+            drop(map);
+            if room && !trailer_written {
                 memory.resize(..size);
             }
+            (outcome, trailer_written)
         }
-        return Ok(outcome);
-    }
-    let mut map = filter::map_frame(buffer)?;
-    let outcome = ctx.encrypt_frame_in_place(media.frame(&map, delta_unit), &mut map, iv);
-    drop(map);
-    if let Ok(EncryptOutcome::Encrypted(trailer)) = &outcome {
-        buffer.append_memory(gst::Memory::from_slice(trailer.0));
+        None => (encrypt(&mut buffer.map_writable().map_err(|_| gst::FlowError::Error)?), false),
+    };
+    if let (Ok(EncryptOutcome::Encrypted(trailer)), false) = (&outcome, trailer_written) {
+        buffer.append_memory(spare_trailers.memory_with(trailer));
     }
     Ok(outcome)
+}
+
+/// Memories for the trailers of frames with no room after them, used again once
+/// downstream lets go of them: a memory allocated for each frame, and freed downstream,
+/// costs about half as much as the AEAD on an audio frame.
+#[derive(Default)]
+struct SpareTrailers {
+    memories: Vec<gst::Memory>,
+    /// Where to look first: downstream lets go of frames in order.
+    next: usize,
+}
+
+/// Spare trailer memories kept at most; past that, frames get memories of their own.
+const SPARE_TRAILERS: usize = 64;
+
+impl SpareTrailers {
+    fn memory_with(&mut self, trailer: &Trailer) -> gst::Memory {
+        let count = self.memories.len();
+        for step in 0..count {
+            let index = (self.next + step) % count;
+            if let Some(memory) = self.memories.get_mut(index).filter(|memory| no_other_holder(memory))
+                && write_trailer(memory, trailer)
+            {
+                self.next = index + 1;
+                return memory.clone();
+            }
+        }
+        let mut memory = gst::Memory::with_size(TRAILER_LEN);
+        write_trailer(&mut memory, trailer);
+        if count < SPARE_TRAILERS {
+            self.memories.push(memory.clone());
+        }
+        memory
+    }
+}
+
+/// Whether the one reference to `memory` is the caller's: no buffer holds it any more.
+fn no_other_holder(memory: &gst::Memory) -> bool {
+    // SAFETY: the caller's reference keeps the memory alive, and GStreamer changes the
+    // reference count only atomically.
+    let refcount = unsafe { AtomicI32::from_ptr(std::ptr::addr_of_mut!((*memory.as_mut_ptr()).mini_object.refcount)) };
+    refcount.load(Ordering::Acquire) == 1
+}
+
+fn write_trailer(memory: &mut gst::Memory, trailer: &Trailer) -> bool {
+    let Some(mut map) = memory.get_mut().and_then(|memory| memory.map_writable().ok()) else { return false };
+    map.copy_from_slice(trailer.as_bytes());
+    true
 }
