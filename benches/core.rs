@@ -168,24 +168,37 @@ fn frames(c: &mut Criterion, rows: &mut Vec<Row>) {
 }
 
 /// Frames under a key the receiver does not have: each costs the current key and
-/// `DEFAULT_RATCHET_WINDOW` ratcheted keys, all derived once on the first frame.
+/// `DEFAULT_RATCHET_WINDOW` ratcheted keys, all derived once on the first frame. Beside
+/// them, that many bare failed opens, each under a key of its own as the window's are,
+/// and a single bare failed open.
 fn wrong_key_flood(c: &mut Criterion, rows: &mut Vec<Row>) {
     let stranger = receiver_with_key(b"some other participant's key....");
     let mut receiver = receiver_with_key(MATERIAL);
-    let bare = bare::Key::new(receiver.keys().aes_key(0).expect("slot 0 has a key"));
+    let attempts = 1 + DEFAULT_RATCHET_WINDOW as usize;
+    let bare_keys: Vec<bare::Key> = (0..attempts).map(|n| bare::Key::new(&[n as u8; 16])).collect();
     let sealed = encrypted_frame(&stranger, FLOOD_SIZE);
+    let fails = |key: &bare::Key, frame: &mut [u8]| {
+        let (aad, data, tag) = split(frame);
+        assert!(!key.open(&IV, aad, data, &tag), "bare open fails");
+    };
     let flood = Comparison {
         name: format!("wrong-key/{FLOOD_SIZE}"),
         core: on_copies(sealed.clone(), |frame| {
             assert!(receiver.decrypt(KIND, frame).is_err(), "no key in the window fits");
         }),
-        bare: on_copies(sealed, |frame| {
-            let (aad, data, tag) = split(frame);
-            assert!(!bare.open(&IV, aad, data, &tag), "bare open fails");
-        }),
+        bare: on_copies(sealed.clone(), |frame| bare_keys.iter().for_each(|key| fails(key, frame))),
         batch: 4,
     };
-    rows.push(compare(c, None, flood));
+    let row = compare(c, None, flood);
+    let one_open = Comparison {
+        name: format!("failed-open/{FLOOD_SIZE}"),
+        core: on_copies(sealed.clone(), |frame| fails(&bare_keys[0], frame)),
+        bare: on_copies(sealed, |frame| fails(&bare_keys[0], frame)),
+        batch: 32,
+    };
+    let one_open = compare(c, None, one_open).bare;
+    let against_one_open = Row { name: format!("wrong-key/{FLOOD_SIZE}:1"), core: row.core, bare: one_open };
+    rows.extend([row, against_one_open]);
 }
 
 /// Installing and ratcheting keys, each beside one key derivation (ratchet + AES key):
@@ -219,8 +232,8 @@ fn print_table(rows: &[Row]) {
         println!("{name:<22} {core:>10.0} {bare:>10.0} {:>7.3}", core / bare);
     }
     println!(
-        "(bare: AES-128-GCM seal/open of the same bytes; for wrong-key, one failed open, budget {} with window {}; \
-         for keys/*, one ratchet + AES key derivation)",
+        "(bare: AES-128-GCM seal/open of the same bytes; for wrong-key, {} failed opens (window {}), each under \
+         a key of its own; for wrong-key/..:1, one failed open; for keys/*, one ratchet + AES key derivation)",
         DEFAULT_RATCHET_WINDOW + 1,
         DEFAULT_RATCHET_WINDOW,
     );
