@@ -321,20 +321,24 @@ impl FrameFilter for JFrameDec {
                 buffer.append_memory(gst::Memory::from_slice([0u8]));
             }
         }
-        let (outcome, frame_kid) = filter::edit_frame(buffer, |frame| {
-            let frame_kid = frame.last().copied();
-            let outcome = if enabled {
+        let (outcome, frame_kid) = if enabled {
+            filter::edit_frame(buffer, |frame| {
+                let frame_kid = frame.last().copied();
                 ctx.set_ratchet_window(self.ratchet_window.load(Ordering::Relaxed));
-                ctx.decrypt_frame(media.frame(frame, delta_unit), frame)
-            } else {
-                Ok(Received::PassThrough)
-            };
-            let len = match outcome {
-                Ok(Received::Decrypted { len, .. } | Received::ServerInjected { len }) => Some(len),
-                _ => None,
-            };
-            ((outcome, frame_kid), len)
-        })?;
+                let outcome = ctx.decrypt_frame(media.frame(frame, delta_unit), frame);
+                let len = match outcome {
+                    Ok(Received::Decrypted { len, .. } | Received::ServerInjected { len }) => Some(len),
+                    _ => None,
+                };
+                ((outcome, frame_kid), len)
+            })?
+        } else {
+            // Read, not mapped for writing: no copy of a frame that is not writable.
+            let mut last = [0u8];
+            let at = buffer.size().checked_sub(1);
+            let frame_kid = at.and_then(|at| buffer.copy_to_slice(at, &mut last).ok()).map(|()| last[0]);
+            (Ok(Received::PassThrough), frame_kid)
+        };
         let ratcheted = matches!(outcome, Ok(Received::Decrypted { ratchet_steps: 1.., .. }));
         let code = ratcheted.then(|| keys.verification_code()).flatten();
         drop(keys);
