@@ -12,15 +12,6 @@ fn encoder() -> Tested {
     Tested::new(make("jframeenc", &[("key", &material_hex())]), &opus_frames().caps)
 }
 
-/// A buffer holding `frame` with `room` free bytes after it in its one memory.
-fn with_room(frame: &[u8], room: usize) -> gst::Buffer {
-    let mut buffer = gst::Buffer::with_size(frame.len() + room).expect("a buffer");
-    let writable = buffer.get_mut().expect("a new buffer");
-    writable.set_size(frame.len());
-    writable.copy_from_slice(0, frame).expect("the frame fits");
-    buffer
-}
-
 /// Where the bytes of a buffer's first memory start.
 fn data_address(buffer: &gst::BufferRef) -> usize {
     buffer.peek_memory(0).map_readable().expect("readable memory").as_ptr() as usize
@@ -46,7 +37,7 @@ fn decrypts_to(encrypted: &[u8], frame: &[u8]) -> bool {
 fn a_frame_with_room_is_encrypted_in_its_memory_trailer_included() {
     let mut enc = encoder();
     let frame = &opus_frames().frames[0];
-    let buffer = with_room(frame, TRAILER_LEN);
+    let buffer = buffer_with_room(frame, TRAILER_LEN);
     let address = data_address(&buffer);
     assert_eq!(enc.h.push(buffer), Ok(gst::FlowSuccess::Ok));
     let out = enc.h.pull().expect("an encrypted frame");
@@ -59,7 +50,7 @@ fn a_frame_with_room_is_encrypted_in_its_memory_trailer_included() {
 fn a_frame_without_room_keeps_its_memory_and_gets_a_trailer_memory() {
     let mut enc = encoder();
     let frame = &opus_frames().frames[1];
-    let buffer = with_room(frame, 0);
+    let buffer = buffer_with_room(frame, 0);
     let address = data_address(&buffer);
     assert_eq!(enc.h.push(buffer), Ok(gst::FlowSuccess::Ok));
     let out = enc.h.pull().expect("an encrypted frame");
@@ -77,7 +68,7 @@ fn a_trailer_memory_is_used_again_only_once_no_buffer_holds_it() {
         (0..count)
             .map(|n| {
                 let frame = &frames[n % frames.len()];
-                assert_eq!(enc.h.push(with_room(frame, 0)), Ok(gst::FlowSuccess::Ok));
+                assert_eq!(enc.h.push(buffer_with_room(frame, 0)), Ok(gst::FlowSuccess::Ok));
                 (enc.h.pull().expect("an encrypted frame"), frame)
             })
             .collect()
@@ -108,7 +99,7 @@ fn a_frame_is_decrypted_in_its_memory() {
     let mut dec = Tested::new(make("jframedec", &[("key", &material_hex())]), &opus_frames().caps);
     let frame = &opus_frames().frames[2];
     let encrypted = enc.push(frame).pop().expect("an encrypted frame");
-    let buffer = with_room(&encrypted, 0);
+    let buffer = buffer_with_room(&encrypted, 0);
     let address = data_address(&buffer);
     assert_eq!(dec.h.push(buffer), Ok(gst::FlowSuccess::Ok));
     let out = dec.h.pull().expect("a decrypted frame");

@@ -1,10 +1,15 @@
 //! The per-frame path allocates nothing once running: encrypting and decrypting in
 //! place, and refusing frames under an unknown key (whose ratcheted keys are derived,
-//! and so allocated, only for the first frame).
+//! and so allocated, only for the first frame); and in the elements, frames with or
+//! without room for the trailer (GStreamer's own allocations, in C, are not counted:
+//! `tests/in_place.rs` shows that the frames are not copied).
+
+mod common;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
+use common::{Tested, buffer_with_room, make, material_hex, opus_frames};
 use gstjframe::jframe::{Context, DecryptOutcome, EncryptOutcome, FrameKind, KeyMode, TRAILER_LEN};
 
 /// Counts the allocations of the current thread, so that the test harness's own
@@ -118,4 +123,32 @@ fn refusing_frames_under_an_unknown_key_allocates_after_the_first_only() {
         }
         assert_eq!(rest, 0, "{FRAMES} refused {kind:?} frames after the first");
     }
+}
+
+/// Allocations while `frames` go through the element of `tested` (after as many went
+/// through first); checks that each comes out.
+fn allocations_in(tested: &mut Tested, mut frames: impl FnMut() -> gst::Buffer) -> u64 {
+    let push = |tested: &mut Tested, buffer| {
+        assert_eq!(tested.h.push(buffer), Ok(gst::FlowSuccess::Ok));
+        drop(tested.h.pull().expect("a frame out"));
+    };
+    let warm_up: Vec<_> = (0..FRAMES).map(|_| frames()).collect();
+    warm_up.into_iter().for_each(|buffer| push(tested, buffer));
+    let buffers: Vec<_> = (0..FRAMES).map(|_| frames()).collect();
+    allocations_during(|| buffers.into_iter().for_each(|buffer| push(tested, buffer)))
+}
+
+#[test]
+fn the_elements_allocate_nothing_per_frame() {
+    let key = material_hex();
+    let element = |factory| Tested::new(make(factory, &[("key", key.as_str())]), &opus_frames().caps);
+    let frame = &opus_frames().frames[0];
+    let mut enc = element("jframeenc");
+    for (room, case) in [(TRAILER_LEN, "with room for the trailer"), (0, "without room")] {
+        let allocations = allocations_in(&mut enc, || buffer_with_room(frame, room));
+        assert_eq!(allocations, 0, "jframeenc, {FRAMES} frames {case}");
+    }
+    let encrypted = enc.push(frame).pop().expect("an encrypted frame");
+    let mut dec = element("jframedec");
+    assert_eq!(allocations_in(&mut dec, || buffer_with_room(&encrypted, 0)), 0, "jframedec, {FRAMES} frames");
 }

@@ -38,6 +38,16 @@ pub fn buffer(bytes: &[u8]) -> gst::Buffer {
     gst::Buffer::from_slice(bytes.to_vec())
 }
 
+/// A buffer holding `frame` with `room` free bytes after it in its one memory, as an
+/// encoder that takes the allocation query's padding makes it.
+pub fn buffer_with_room(frame: &[u8], room: usize) -> gst::Buffer {
+    let mut buffer = gst::Buffer::with_size(frame.len() + room).expect("a buffer");
+    let writable = buffer.get_mut().expect("a new buffer");
+    writable.set_size(frame.len());
+    writable.copy_from_slice(0, frame).expect("the frame fits");
+    buffer
+}
+
 pub fn bytes(buffer: &gst::BufferRef) -> Vec<u8> {
     buffer.map_readable().expect("readable buffer").to_vec()
 }
