@@ -14,6 +14,7 @@
 
 mod common;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{Args, Counter, DEFAULT_KEY, Result, by_name, dropped, report, stat};
@@ -66,6 +67,38 @@ impl Peer {
 
     fn element(&self, name: &str) -> Option<gst::Element> {
         self.pipeline.by_name(name)
+    }
+
+    /// Holds this peer's frames back, before encryption, until both peers are connected
+    /// (ICE and DTLS): a frame sent before then cannot arrive, and a lost key frame
+    /// would stall the video until the receiver asks for another. Video then starts
+    /// with a key frame, asked of the encoder. The counts of both sides start together.
+    fn send_once_connected(&self, peers: [&gst::Element; 2]) {
+        for (encrypter, video) in [("venc", true), ("aenc", false)] {
+            let Some(pad) = self.element(encrypter).and_then(|e| e.static_pad("sink")) else { continue };
+            let peers = peers.map(|peer| peer.downgrade());
+            let asked_for_key_frame = AtomicBool::new(false);
+            pad.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
+                let connected = peers.iter().all(|peer| {
+                    peer.upgrade().is_some_and(|webrtc| {
+                        webrtc.property::<gst_webrtc::WebRTCPeerConnectionState>("connection-state")
+                            == gst_webrtc::WebRTCPeerConnectionState::Connected
+                    })
+                });
+                let delta = info.buffer().is_some_and(|b| b.flags().contains(gst::BufferFlags::DELTA_UNIT));
+                match (connected, video && delta) {
+                    (false, _) => gst::PadProbeReturn::Drop,
+                    (true, false) => gst::PadProbeReturn::Remove,
+                    (true, true) => {
+                        if !asked_for_key_frame.swap(true, Ordering::Relaxed) {
+                            let request = gst::Structure::builder("GstForceKeyUnit").field("all-headers", true).build();
+                            pad.push_event(gst::event::CustomUpstream::new(request));
+                        }
+                        gst::PadProbeReturn::Drop
+                    }
+                }
+            });
+        }
     }
 }
 
@@ -204,6 +237,9 @@ fn main() -> Result<()> {
     let caller = Peer::new(true, key, key)?;
     let callee = Peer::new(both_ways, key, receiver_key)?;
     connect(&caller, &callee);
+    for peer in [&caller, &callee] {
+        peer.send_once_connected([&caller.webrtc, &callee.webrtc]);
+    }
     if let Some(late) = args.seconds("--late-receiver")? {
         start_late(&callee, late);
     }
