@@ -62,15 +62,6 @@ impl Pads {
             .build();
         Pads { sink, src }
     }
-
-    /// Adds the pads to the element (from `constructed`).
-    pub fn add_to(&self, element: &gst::Element) {
-        for pad in [&self.sink, &self.src] {
-            if element.add_pad(pad).is_err() {
-                gst::error!(gst::CAT_RUST, obj = element, "could not add pad {}", pad.name());
-            }
-        }
-    }
 }
 
 fn chain<T: FrameFilter>(filter: &T, mut buffer: gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
@@ -137,6 +128,23 @@ fn ask_for_room(allocation: &mut gst::query::Allocation, room: usize) {
         );
         allocation.set_nth_allocation_param(index as u32, allocator.as_ref(), padded);
     }
+}
+
+/// `constructed`, as both elements do it: the pads are added to the element.
+pub fn constructed<T: FrameFilter>(filter: &T) {
+    filter.parent_constructed();
+    let element = filter.obj();
+    for pad in [&filter.pads().sink, &filter.pads().src] {
+        if element.add_pad(pad).is_err() {
+            gst::error!(gst::CAT_RUST, obj = element, "could not add pad {}", pad.name());
+        }
+    }
+}
+
+/// `set_context`, as both elements do it: a key store handed over is taken.
+pub fn set_context<T: FrameFilter>(filter: &T, context: &gst::Context) {
+    filter.keying().set_context(context);
+    filter.parent_set_context(context);
 }
 
 /// The state changes both elements handle alike.

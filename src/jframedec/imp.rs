@@ -189,8 +189,7 @@ fn lost_zero_key_index(frame: &[u8], ring: &KeyRing) -> bool {
 
 impl ObjectImpl for JFrameDec {
     fn constructed(&self) {
-        self.parent_constructed();
-        self.pads.add_to(self.obj().upcast_ref());
+        filter::constructed(self);
     }
 
     fn properties() -> &'static [glib::ParamSpec] {
@@ -292,8 +291,7 @@ impl ElementImpl for JFrameDec {
     }
 
     fn set_context(&self, context: &gst::Context) {
-        self.keying.set_context(context);
-        self.parent_set_context(context);
+        filter::set_context(self, context);
     }
 
     fn change_state(&self, transition: gst::StateChange) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {

@@ -60,8 +60,7 @@ impl JFrameEnc {
 
 impl ObjectImpl for JFrameEnc {
     fn constructed(&self) {
-        self.parent_constructed();
-        self.pads.add_to(self.obj().upcast_ref());
+        filter::constructed(self);
     }
 
     fn properties() -> &'static [glib::ParamSpec] {
@@ -139,8 +138,7 @@ impl ElementImpl for JFrameEnc {
     }
 
     fn set_context(&self, context: &gst::Context) {
-        self.keying.set_context(context);
-        self.parent_set_context(context);
+        filter::set_context(self, context);
     }
 
     fn change_state(&self, transition: gst::StateChange) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
@@ -264,7 +262,7 @@ fn encrypt_in_place(
 
 /// Memories for the trailers of frames with no room after them, used again once
 /// downstream lets go of them: a memory allocated for each frame, and freed downstream,
-/// costs about half as much as the AEAD on an audio frame.
+/// cost about 70 ns more per frame, a third of the AEAD on an audio frame.
 #[derive(Default)]
 struct SpareTrailers {
     memories: Vec<gst::Memory>,
