@@ -113,6 +113,9 @@ fn hex(bytes: &[u8]) -> String {
 #[path = "../examples/common/loopback_ice.rs"]
 mod loopback_ice;
 
+#[path = "vector_file/mod.rs"]
+mod vector_file;
+
 /// The signalling state the page and the test share.
 #[derive(Default)]
 struct PageLink {
@@ -669,10 +672,7 @@ fn wrong_keys_decrypt_nothing_either_way() {
 /// jframe.js against the reference vectors, under node.
 #[test]
 fn jframe_js_passes_reference_vectors() {
-    let vectors = std::env::var_os("JFRAME_VECTORS").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/vectors/jframe-vectors.json"),
-        PathBuf::from,
-    );
+    let vectors = vector_file::path("JFRAME_VECTORS", "jframe-vectors.json");
     let output = Command::new("node")
         .arg(browser_dir().join("vectors.js"))
         .arg(&vectors)

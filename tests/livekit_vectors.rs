@@ -1,7 +1,7 @@
 //! Runs LiveKit's test vectors (made with livekit-client's own E2EE worker) through the
 //! engine configured with LiveKit's rules.
 //!
-//! The file comes from `LIVEKIT_VECTORS`, by default `../shared/vectors/livekit-vectors.json`
+//! The file comes from `LIVEKIT_VECTORS`, by default `tests/vectors/livekit-vectors.json`
 //! beside the crate. Prints one line per failing or skipped case and a closing
 //! `livekit-vectors: N passed, M failed, K skipped`.
 

@@ -1,6 +1,6 @@
 //! Runs the reference's test vectors through the JFrame core.
 //!
-//! The file comes from `JFRAME_VECTORS`, by default `../shared/vectors/jframe-vectors.json`
+//! The file comes from `JFRAME_VECTORS`, by default `tests/vectors/jframe-vectors.json`
 //! beside the crate. Prints one line per failing case and a closing `N passed, M failed`.
 
 use std::collections::BTreeMap;

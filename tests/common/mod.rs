@@ -4,11 +4,13 @@
 // Each test binary uses a different subset of these helpers.
 #![allow(dead_code)]
 
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex, Once, OnceLock};
 
 use gst::prelude::*;
 use gst_check::Harness;
+
+#[path = "../vector_file/mod.rs"]
+mod vector_file;
 
 /// Registers GStreamer and the jframe plugin, once per test binary.
 pub fn init() {
@@ -360,16 +362,9 @@ pub fn vp8_clear_len(frame: &[u8]) -> usize {
     }
 }
 
-/// The reference vectors: `JFRAME_VECTORS` or `../shared/vectors/jframe-vectors.json`,
-/// as `tests/vectors.rs` finds them.
+/// The reference vectors, as `tests/vectors.rs` finds them.
 pub fn vectors() -> serde_json::Value {
-    let path = match std::env::var_os("JFRAME_VECTORS") {
-        Some(path) => PathBuf::from(path),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/vectors/jframe-vectors.json"),
-    };
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e} (set JFRAME_VECTORS to the vector file)", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    read_vectors("JFRAME_VECTORS", "jframe-vectors.json")
 }
 
 pub fn hex_field(v: &serde_json::Value, field: &str) -> Vec<u8> {
@@ -379,14 +374,14 @@ pub fn hex_field(v: &serde_json::Value, field: &str) -> Vec<u8> {
     hex::decode(text).unwrap_or_else(|e| panic!("{field}: {e}"))
 }
 
-/// LiveKit's vectors: `LIVEKIT_VECTORS` or `../shared/vectors/livekit-vectors.json`, as
-/// `tests/livekit_vectors.rs` finds them.
+/// LiveKit's vectors, as `tests/livekit_vectors.rs` finds them.
 pub fn livekit_vectors() -> serde_json::Value {
-    let path = match std::env::var_os("LIVEKIT_VECTORS") {
-        Some(path) => PathBuf::from(path),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/vectors/livekit-vectors.json"),
-    };
+    read_vectors("LIVEKIT_VECTORS", "livekit-vectors.json")
+}
+
+fn read_vectors(var: &str, file: &str) -> serde_json::Value {
+    let path = vector_file::path(var, file);
     let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e} (set LIVEKIT_VECTORS to the vector file)", path.display()));
+        .unwrap_or_else(|e| panic!("{}: {e} (set {var} to the vector file)", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }

@@ -9,12 +9,12 @@ use serde_json::Value;
 
 pub type Check = Result<(), String>;
 
-/// The file named by the environment variable `var`, else `../shared/vectors/<file>`
-/// beside the crate.
+/// The file named by the environment variable `var`, else `tests/vectors/<file>`: the
+/// vectors made by the references, kept with the tests.
 pub fn path(var: &str, file: &str) -> PathBuf {
     match std::env::var_os(var) {
         Some(path) => PathBuf::from(path),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/vectors").join(file),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/vectors").join(file),
     }
 }
 
