@@ -121,7 +121,8 @@ fn jframeenc_asks_allocators_for_room_for_the_trailer() {
 
 #[test]
 fn opus_frames_from_opusenc_get_their_trailer_in_place() {
-    // opusenc allocates its frames through the allocation query: they come with room.
+    // opusenc allocates each frame at the largest Opus size and shrinks it: the trailer
+    // fits in the room left.
     let pipeline = pipeline(&format!(
         "audiotestsrc num-buffers=20 samplesperbuffer=960 ! audio/x-raw,rate=48000,channels=1 ! opusenc \
          ! jframeenc key={} ! appsink name=sink sync=false",
