@@ -3,11 +3,10 @@
 
 use gst::glib;
 
-mod filter;
+mod element;
 pub mod jframe;
 mod jframedec;
 mod jframeenc;
-mod keying;
 pub mod keystore;
 mod vp8pay;
 

@@ -5,9 +5,9 @@ use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 
-use super::Participant;
+use super::settings::KeyModeSetting;
+use super::{Participant, verification_structure};
 use crate::jframe::KeyMode;
-use crate::keying::{KeyModeSetting, verification_structure};
 
 #[derive(Default)]
 pub struct KeyStore {
