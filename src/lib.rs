@@ -9,6 +9,7 @@ mod jframedec;
 mod jframeenc;
 mod keying;
 pub mod keystore;
+pub mod sframe;
 mod vp8pay;
 
 pub use jframedec::JFrameDec;
