@@ -125,7 +125,7 @@ pub fn random_u32() -> u32 {
     (random_u64() >> 32) as u32
 }
 
-fn random_u64() -> u64 {
+pub(crate) fn random_u64() -> u64 {
     // The OS generator only fails on systems without one; fall back to the clock and
     // the address of a local so that at least instances still differ.
     getrandom::u64().unwrap_or_else(|_| {
