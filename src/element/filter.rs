@@ -24,6 +24,12 @@ pub trait FrameFilter: ElementImpl {
     /// that the frames come with room for them.
     const ROOM: usize = 0;
 
+    /// Bytes the filter puts in front of a frame: asked of upstream allocators as a prefix.
+    const PREFIX: usize = 0;
+
+    /// Whether the filter encrypts (its src side carries the encrypted frames) or decrypts.
+    const ENCRYPTS: bool;
+
     fn keying(&self) -> &Keying;
 
     fn pads(&self) -> &Pads;

@@ -13,10 +13,10 @@ use zeroize::Zeroizing;
 
 use super::filter::FrameFilter;
 use super::media::Media;
-use super::stats::{Stats, StreamState, state_message, update_reported};
+use super::stats::{KeyId, Stats, StreamState, state_message, update_reported};
 use crate::jframe::verification::VerificationCode;
-use crate::jframe::{Format, KeyMode, KeySource, Secret};
-use crate::keystore::settings::{FormatSettings, describe};
+use crate::jframe::{KeyMode, KeySource, Secret};
+use crate::keystore::settings::{FormatSetting as Format, FormatSettings, describe};
 use crate::keystore::{KEY_STORE_CONTEXT, KeyStore, LocalKeys, Participant, SharedLocalKeys, code_text};
 
 /// An element's settings and counters. Frames lock it only to find their keys and to
@@ -30,6 +30,8 @@ pub struct State {
     pub(super) participant: Arc<Participant>,
     pub(super) local: SharedLocalKeys,
     pub(super) key_index: u32,
+    /// format=sframe: the KID keys from properties are installed under.
+    pub(super) kid: u64,
     pub(super) key_mode: KeyMode,
     pub(super) settings: FormatSettings,
     /// A `key` or `passphrase` set while stopped: installed on start, once `key-mode`,
@@ -53,7 +55,15 @@ impl State {
     }
 
     pub fn format(&self) -> Format {
-        self.settings.format()
+        self.settings.format
+    }
+
+    /// Where a key from a property goes: the key index, or under SFrame the KID.
+    pub(super) fn key_id(&self) -> u64 {
+        match self.format() {
+            Format::SFrame => self.kid,
+            _ => u64::from(self.key_index),
+        }
     }
 
     pub(super) fn use_participant(&mut self, id: String) {
@@ -95,6 +105,7 @@ impl Keying {
                 participant,
                 local,
                 key_index: 0,
+                kid: 0,
                 key_mode: KeyMode::Derived,
                 settings: FormatSettings::default(),
                 pending_key: None,
@@ -162,7 +173,7 @@ impl Keying {
             let mut state = self.lock();
             state.started = true;
             state.reported = None;
-            (state.pending_key.take(), state.key_index)
+            (state.pending_key.take(), state.key_id())
         };
         self.use_rules().map_err(|message| gst::error_msg!(gst::LibraryError::Settings, ("{}", message)))?;
         if let Some(key) = pending {
@@ -199,9 +210,9 @@ impl Keying {
         })
     }
 
-    /// Installs a key at `index` and makes it current. The key is derived here, on the
-    /// thread that sets it, without holding the element's lock.
-    pub(super) fn install(&self, index: u32, key: &KeyInput) -> Result<(), String> {
+    /// Installs a key at `index` (under SFrame: KID) and makes it current. The key is
+    /// derived here, on the thread that sets it, without holding the element's lock.
+    pub(super) fn install(&self, index: u64, key: &KeyInput) -> Result<(), String> {
         let result = self.install_unlocked(index, key);
         let mut state = self.lock();
         match result {
@@ -211,26 +222,32 @@ impl Keying {
         result
     }
 
-    fn install_unlocked(&self, index: u32, key: &KeyInput) -> Result<(), String> {
-        if index > KEY_INDEX_MAX {
-            return Err(format!("key index {index} is above {KEY_INDEX_MAX}"));
-        }
-        self.use_rules()?;
+    fn install_unlocked(&self, index: u64, key: &KeyInput) -> Result<(), String> {
         let (participant, format, mode) = {
             let state = self.lock();
             (state.participant.clone(), state.format(), state.key_mode)
         };
+        if format != Format::SFrame && index > u64::from(KEY_INDEX_MAX) {
+            return Err(format!("key index {index} is above {KEY_INDEX_MAX}"));
+        }
+        self.use_rules()?;
         let digest;
         let source = match (key, format) {
             (KeyInput::Bytes(bytes), _) => KeySource::Bytes(bytes),
-            // lib-jitsi-meet has no passphrases: key material = SHA-256 of the passphrase.
-            (KeyInput::Passphrase(passphrase), Format::JFrame) => {
+            // lib-jitsi-meet and SFrame have no passphrases: key material = SHA-256 of the passphrase.
+            (KeyInput::Passphrase(passphrase), Format::Jitsi | Format::SFrame) => {
                 digest = passphrase_key(passphrase);
                 KeySource::Bytes(&digest)
             }
             (KeyInput::Passphrase(passphrase), Format::LiveKit) => KeySource::Passphrase(passphrase),
         };
-        participant.set_key_from(index, source, mode).map_err(|e| format!("key refused: {e}"))
+        let result = match (format, source) {
+            (Format::SFrame, _) if mode == KeyMode::Raw => Err(crate::keystore::KeyError::SFrameRawKey),
+            (Format::SFrame, KeySource::Bytes(bytes)) => participant.set_sframe_key(index, bytes),
+            // Checked above: at most KEY_INDEX_MAX.
+            (_, source) => participant.set_key_from(index as u32, source, mode),
+        };
+        result.map_err(|e| format!("key refused: {e}"))
     }
 
     /// Ratchets the participant's current key in place (a sender, when someone joins).
@@ -239,7 +256,10 @@ impl Keying {
         match state.participant.ratchet() {
             Ok(()) => {
                 state.stats.ratchets += 1;
-                let index = state.participant.current_index().map_or(0, u32::from);
+                let index = match state.format() {
+                    Format::SFrame => state.participant.current_kid().unwrap_or(0),
+                    _ => state.participant.current_index().map_or(0, u64::from),
+                };
                 self.log_key_change(&state.participant_id, index, state.participant.verification_code());
                 true
             }
@@ -251,22 +271,31 @@ impl Keying {
     }
 
     /// Logs, at INFO, a participant's new key by its verification code (never the key).
-    pub fn log_key_change(&self, id: &str, index: u32, code: Option<VerificationCode>) {
-        if let Some(code) = code {
-            gst::info!(self.cat, "participant '{id}': key at index {index}, verification code {}", code_text(&code));
+    pub fn log_key_change(&self, id: &str, index: u64, code: Option<VerificationCode>) {
+        match code {
+            Some(code) => {
+                gst::info!(self.cat, "participant '{id}': key at index {index}, verification code {}", code_text(&code))
+            }
+            None => gst::info!(self.cat, "participant '{id}': key at index {index}"),
         }
     }
 
     /// `set-key`: installs and makes current atomically; `false` (with a warning
     /// on the bus) when the key or index is refused.
-    fn set_key_signal(&self, element: &gst::Element, index: u32, key: Option<gst::Buffer>) -> bool {
+    /// `set-key` and `set-sframe-key`: installs and makes current atomically; `false`
+    /// (with a warning on the bus) when the key or index is refused.
+    fn set_key_signal(&self, element: &gst::Element, signal: &str, index: u64, key: Option<gst::Buffer>) -> bool {
         let Some(key) = key.as_ref().and_then(buffer_bytes) else {
-            gst::element_warning!(element, gst::LibraryError::Settings, ["set-key: no key given"]);
+            gst::element_warning!(element, gst::LibraryError::Settings, ["{}: no key given", signal]);
             return false;
         };
-        let result = self.install(index, &KeyInput::Bytes(key));
+        let result = if signal == SET_SFRAME_KEY && self.format() != Format::SFrame {
+            Err("needs format=sframe (set-key takes a key index)".to_owned())
+        } else {
+            self.install(index, &KeyInput::Bytes(key))
+        };
         if let Err(message) = &result {
-            gst::element_warning!(element, gst::LibraryError::Settings, ["set-key: {}", message]);
+            gst::element_warning!(element, gst::LibraryError::Settings, ["{}: {}", signal, message]);
         }
         result.is_ok()
     }
@@ -276,15 +305,18 @@ impl Keying {
         &self,
         element: &gst::Element,
         now: StreamState,
-        key_index: Option<u8>,
+        key: Option<KeyId>,
         stream: Option<(u32, &str)>,
     ) {
         gst::info!(self.cat, obj = element, "stream {stream:?} state: {}", now.nick());
-        let _ = element.post_message(state_message(element, now, key_index, stream));
+        let _ = element.post_message(state_message(element, now, key, stream));
     }
 }
 
-/// The action signals both elements have: `set-key(index, key) -> bool` and `clear-keys()`.
+const SET_SFRAME_KEY: &str = "set-sframe-key";
+
+/// The action signals both elements have: `set-key(index, key) -> bool`,
+/// `set-sframe-key(kid, key) -> bool` and `clear-keys()`.
 pub fn signals<T>() -> Vec<glib::subclass::Signal>
 where
     T: FrameFilter,
@@ -300,7 +332,20 @@ where
                 let index = args[1].get::<u32>().ok()?;
                 let key = args[2].get::<Option<gst::Buffer>>().ok()?;
                 let keying = T::from_obj(&element).keying();
-                Some(keying.set_key_signal(element.upcast_ref(), index, key).to_value())
+                Some(keying.set_key_signal(element.upcast_ref(), "set-key", u64::from(index), key).to_value())
+            })
+            .build(),
+        // KIDs are 64-bit: `set-key`'s index covers those below 2^32.
+        glib::subclass::Signal::builder(SET_SFRAME_KEY)
+            .param_types([u64::static_type(), gst::Buffer::static_type()])
+            .return_type::<bool>()
+            .action()
+            .class_handler(|args| {
+                let element = args[0].get::<T::Type>().ok()?;
+                let kid = args[1].get::<u64>().ok()?;
+                let key = args[2].get::<Option<gst::Buffer>>().ok()?;
+                let keying = T::from_obj(&element).keying();
+                Some(keying.set_key_signal(element.upcast_ref(), SET_SFRAME_KEY, kid, key).to_value())
             })
             .build(),
         glib::subclass::Signal::builder("clear-keys")
@@ -312,6 +357,14 @@ where
             })
             .build(),
     ]
+}
+
+/// The key a sender uses now, in an element's working copy of its participant's keys.
+pub fn current_key(format: Format, local: &mut LocalKeys) -> Option<KeyId> {
+    match format {
+        Format::SFrame => local.sframe().current.map(KeyId::Kid),
+        _ => local.ctx().0.keys().current_index().map(KeyId::Index),
+    }
 }
 
 /// The key a passphrase stands for, its SHA-256, leaving no unwiped copy behind (the

@@ -1,6 +1,7 @@
 //! The pads of `jframeenc` and `jframedec`: a sink and a src pad with the same caps
-//! (those the element's format can process), frames changed in place in the chain
-//! function, queries answered for a filter that keeps its caps.
+//! (those the element's format can process; under SFrame the encrypted side's caps say
+//! so, see `media`), frames changed in place in the chain function, queries answered for
+//! a filter that keeps its caps.
 //!
 //! Not a `GstBaseTransform`: for a filter that keeps its caps and works in place, the base
 //! class's path per buffer (five virtual methods, each through the bindings) cost about
@@ -11,7 +12,8 @@ use gst::prelude::*;
 use gst::subclass::prelude::*;
 
 use super::filter::{FrameFilter, Verdict};
-use super::media::transform_caps;
+use super::media::{Side, side_caps, transform_caps};
+use crate::keystore::settings::FormatSetting;
 
 pub struct Pads {
     pub(super) sink: gst::Pad,
@@ -54,11 +56,29 @@ fn chain<T: FrameFilter>(filter: &T, mut buffer: gst::Buffer) -> Result<gst::Flo
     }
 }
 
+/// The side of the element a pad is on.
+fn side<T: FrameFilter>(pads: &Pads, pad: &gst::Pad) -> Side {
+    match (pad == &pads.src) == T::ENCRYPTS {
+        true => Side::Encrypted,
+        false => Side::Plain,
+    }
+}
+
 fn sink_event<T: FrameFilter>(filter: &T, pad: &gst::Pad, event: gst::Event) -> bool {
     match event.view() {
-        // The same caps go downstream (the default handler would keep them).
+        // The same caps go downstream (the default handler would keep them), under SFrame
+        // as the other side's.
         gst::EventView::Caps(caps) => {
-            filter.keying().set_media(filter.obj().upcast_ref(), caps.caps()).is_ok() && filter.pads().src.push_event(event)
+            let keying = filter.keying();
+            if keying.set_media(filter.obj().upcast_ref(), caps.caps()).is_err() {
+                return false;
+            }
+            let format = keying.format();
+            if format != FormatSetting::SFrame {
+                return filter.pads().src.push_event(event);
+            }
+            let src_caps = transform_caps(format, side::<T>(filter.pads(), &filter.pads().src), &caps.caps_owned(), None);
+            !src_caps.is_empty() && filter.pads().src.push_event(gst::event::Caps::new(&src_caps))
         }
         _ => gst::Pad::event_default(pad, Some(&*filter.obj()), event),
     }
@@ -71,42 +91,46 @@ fn pad_query<T: FrameFilter>(filter: &T, pad: &gst::Pad, query: &mut gst::QueryR
         // Both sides take the same caps: the other side's, as far as the format goes.
         gst::QueryViewMut::Caps(caps) => {
             let wanted = caps.filter_owned();
-            let peer = other.peer_query_caps(wanted.as_ref());
-            caps.set_result(&transform_caps(filter.keying().format(), &peer, wanted.as_ref()));
+            let format = filter.keying().format();
+            let other_wanted = wanted.as_ref().map(|w| transform_caps(format, side::<T>(pads, other), w, None));
+            let peer = other.peer_query_caps(other_wanted.as_ref());
+            caps.set_result(&transform_caps(format, side::<T>(pads, pad), &peer, wanted.as_ref()));
             true
         }
         // Caps are accepted for what the element can process, whatever downstream takes
         // (as a `GstBaseTransform` does).
         gst::QueryViewMut::AcceptCaps(accept) => {
             let caps = accept.caps_owned();
-            let processable = !transform_caps(filter.keying().format(), &caps, None).is_empty();
+            let processable = !side_caps(filter.keying().format(), side::<T>(pads, pad), &caps).is_empty();
             accept.set_result(processable && caps.is_subset(&pad.pad_template_caps()));
             true
         }
         gst::QueryViewMut::Allocation(allocation) => {
-            // Frames are changed in place: downstream's answer holds, plus room for a trailer.
+            // Frames are changed in place: downstream's answer holds, plus room for a trailer
+            // (and an SFrame header in front).
             let answered = other.peer_query(allocation.query_mut());
-            if T::ROOM == 0 {
+            if T::ROOM == 0 && T::PREFIX == 0 {
                 return answered;
             }
-            ask_for_room(allocation, T::ROOM);
+            ask_for_room(allocation, T::PREFIX, T::ROOM);
             true
         }
         _ => gst::Pad::query_default(pad, Some(&*filter.obj()), query),
     }
 }
 
-/// Asks for `room` bytes of padding after each allocated frame.
-fn ask_for_room(allocation: &mut gst::query::Allocation, room: usize) {
+/// Asks for `prefix` bytes before and `room` bytes of padding after each allocated frame.
+fn ask_for_room(allocation: &mut gst::query::Allocation, prefix: usize, room: usize) {
     let params: Vec<_> = allocation.allocation_params().collect();
     if params.is_empty() {
-        allocation.add_allocation_param(None::<&gst::Allocator>, gst::AllocationParams::new(gst::MemoryFlags::empty(), 0, 0, room));
+        let params = gst::AllocationParams::new(gst::MemoryFlags::empty(), 0, prefix, room);
+        allocation.add_allocation_param(None::<&gst::Allocator>, params);
     }
     for (index, (allocator, params)) in params.into_iter().enumerate() {
         let padded = gst::AllocationParams::new(
             params.flags(),
             params.align(),
-            params.prefix(),
+            params.prefix().max(prefix),
             params.padding().max(room),
         );
         allocation.set_nth_allocation_param(index as u32, allocator.as_ref(), padded);

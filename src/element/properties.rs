@@ -4,12 +4,13 @@
 use glib::prelude::*;
 use gst::prelude::*;
 
-use super::keying::{KEY_INDEX_MAX, KeyInput, Keying, buffer_bytes};
+use super::keying::{KEY_INDEX_MAX, KeyInput, Keying, buffer_bytes, current_key};
 use super::stats::STATS_NAME;
 use crate::jframe::{LIVEKIT_DEFAULT_FAILURE_TOLERANCE, MAX_KEY_RING_SIZE, Secret};
 use crate::keystore::code_text;
 use crate::keystore::settings::{
-    DEFAULT_KEY_RING_SIZE, FormatSetting, KeyModeSetting, KeySizeSetting, default_ratchet_salt,
+    CipherSuiteSetting, DEFAULT_KEY_RING_SIZE, FormatSetting, KeyModeSetting, KeySizeSetting, MAX_SFRAME_RATCHET_BITS,
+    default_ratchet_salt,
 };
 use crate::lock;
 
@@ -36,8 +37,14 @@ impl Keying {
             glib::ParamSpecUInt::builder("key-index")
                 .nick("Key index")
                 .blurb("Index the key property is installed at (slot = index mod 16, format=livekit: mod \
-                        key-ring-size); the KID senders write")
+                        key-ring-size); the KID senders write. format=sframe uses kid instead")
                 .maximum(KEY_INDEX_MAX)
+                .mutable_playing()
+                .build(),
+            glib::ParamSpecUInt64::builder("kid")
+                .nick("SFrame KID")
+                .blurb("format=sframe: the key ID (any 64-bit value) the key property is installed under and \
+                        made current; the KID senders write in the SFrame header")
                 .mutable_playing()
                 .build(),
             glib::ParamSpecEnum::builder::<KeyModeSetting>("key-mode")
@@ -55,9 +62,11 @@ impl Keying {
                 .build(),
             glib::ParamSpecEnum::builder::<FormatSetting>("format")
                 .nick("Format")
-                .blurb("Frame format: jitsi (JFrame, lib-jitsi-meet; VP8 and Opus) or livekit (LiveKit's E2EE; VP8, \
-                        VP9, H.264, H.265 byte-stream/au and Opus). The participant's keys follow the format: \
-                        elements of one participant must agree, else the element fails to start")
+                .blurb("Frame format: jitsi (JFrame, lib-jitsi-meet; VP8 and Opus), livekit (LiveKit's E2EE; VP8, \
+                        VP9, H.264, H.265 byte-stream/au and Opus) or sframe (RFC 9605: whole frames of VP8, VP9, \
+                        H.264, H.265, AV1 or Opus, as application/x-sframe; send with rtpsframepay). The \
+                        participant's keys follow the format: elements of one participant must agree, else the \
+                        element fails to start")
                 .mutable_ready()
                 .build(),
             glib::ParamSpecString::builder("ratchet-salt")
@@ -86,6 +95,19 @@ impl Keying {
                         unread until a new key is set there (LiveKit's failureTolerance); -1 = never")
                 .minimum(-1)
                 .default_value(LIVEKIT_DEFAULT_FAILURE_TOLERANCE as i32)
+                .mutable_ready()
+                .build(),
+            glib::ParamSpecEnum::builder::<CipherSuiteSetting>("cipher-suite")
+                .nick("SFrame cipher suite")
+                .blurb("format=sframe: the cipher suite (RFC 9605 §4.5 and IANA registry, 0x0001 to 0x0008)")
+                .mutable_ready()
+                .build(),
+            glib::ParamSpecUInt::builder("sframe-ratchet-bits")
+                .nick("SFrame ratchet bits")
+                .blurb("format=sframe: how many low bits of a KID count ratchet steps (RFC 9605 §5.1's R); 0 = \
+                        no ratchet. With R > 0 the ratchet signal moves the sender to the next KID, and jframedec \
+                        follows within ratchet-window steps")
+                .maximum(MAX_SFRAME_RATCHET_BITS)
                 .mutable_ready()
                 .build(),
             glib::ParamSpecBoolean::builder("enabled")
@@ -124,7 +146,12 @@ impl Keying {
                 state.key_index = value.get().unwrap_or(0);
                 return true;
             }
+            "kid" => {
+                state.kid = value.get().unwrap_or(0);
+                return true;
+            }
             "key-mode" | "format" | "ratchet-salt" | "key-size" | "key-ring-size" | "failure-tolerance"
+            | "cipher-suite" | "sframe-ratchet-bits"
                 if state.started =>
             {
                 gst::warning!(self.cat, obj = element, "{} can only change in NULL or READY state", pspec.name());
@@ -151,6 +178,14 @@ impl Keying {
                 state.settings.failure_tolerance = value.get().unwrap_or(-1);
                 return true;
             }
+            "cipher-suite" => {
+                state.settings.cipher_suite = value.get().unwrap_or_default();
+                return true;
+            }
+            "sframe-ratchet-bits" => {
+                state.settings.sframe_ratchet_bits = value.get().unwrap_or(0);
+                return true;
+            }
             "key-mode" => {
                 state.key_mode = value.get::<KeyModeSetting>().unwrap_or_default().into();
                 return true;
@@ -174,7 +209,7 @@ impl Keying {
             state.pending_key = Some(key);
             return true;
         }
-        let index = state.key_index;
+        let index = state.key_id();
         drop(state);
         if let Err(message) = self.install(index, &key) {
             gst::element_error!(element, gst::LibraryError::Settings, ["{}", message]);
@@ -190,6 +225,7 @@ impl Keying {
         let state = self.lock();
         Some(match pspec.name() {
             "key-index" => state.key_index.to_value(),
+            "kid" => state.kid.to_value(),
             "key-mode" => KeyModeSetting::from(state.key_mode).to_value(),
             "participant" => state.participant_id.to_value(),
             "format" => state.settings.format.to_value(),
@@ -197,6 +233,8 @@ impl Keying {
             "key-size" => state.settings.key_size.to_value(),
             "key-ring-size" => state.settings.key_ring_size.to_value(),
             "failure-tolerance" => state.settings.failure_tolerance.to_value(),
+            "cipher-suite" => state.settings.cipher_suite.to_value(),
+            "sframe-ratchet-bits" => state.settings.sframe_ratchet_bits.to_value(),
             "enabled" => state.enabled.to_value(),
             "verification-code" => lock(&state.local).verification_code().map(|c| code_text(&c)).to_value(),
             _ => return None,
@@ -206,7 +244,7 @@ impl Keying {
     /// The `stats` structure of the element as a whole.
     pub fn property_stats(&self) -> gst::Structure {
         let state = self.lock();
-        let current = lock(&state.local).ctx().0.keys().current_index();
+        let current = current_key(state.format(), &mut lock(&state.local));
         state.stats.to_structure(STATS_NAME, current)
     }
 }

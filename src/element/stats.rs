@@ -11,6 +11,29 @@ pub enum Drop {
     UnknownKeyIndex,
     AuthenticationFailed,
     Malformed,
+    /// SFrame: a KID and CTR accepted before, or older than the replay window.
+    Replayed,
+}
+
+/// Which key a frame or a stream uses: a key index (JFrame, LiveKit) or a KID (SFrame).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyId {
+    Index(u8),
+    Kid(u64),
+}
+
+impl KeyId {
+    /// Sets `index_field` (-1 without a key index) and, for a KID, `kid_field`.
+    fn set_on(key: Option<KeyId>, structure: &mut gst::Structure, index_field: &str, kid_field: &str) {
+        let index = match key {
+            Some(KeyId::Index(index)) => i32::from(index),
+            _ => -1,
+        };
+        structure.set(index_field, index);
+        if let Some(KeyId::Kid(kid)) = key {
+            structure.set(kid_field, kid);
+        }
+    }
 }
 
 /// Counters of one element, read through the `stats` property.
@@ -23,6 +46,7 @@ pub struct Stats {
     pub unknown_key_index: u64,
     pub authentication_failed: u64,
     pub malformed: u64,
+    pub replayed: u64,
     pub ratchets: u64,
     pub rejected_keys: u64,
 }
@@ -34,6 +58,7 @@ impl Stats {
             Drop::UnknownKeyIndex => &mut self.unknown_key_index,
             Drop::AuthenticationFailed => &mut self.authentication_failed,
             Drop::Malformed => &mut self.malformed,
+            Drop::Replayed => &mut self.replayed,
         } += 1;
     }
 
@@ -45,12 +70,15 @@ impl Stats {
         self.unknown_key_index += other.unknown_key_index;
         self.authentication_failed += other.authentication_failed;
         self.malformed += other.malformed;
+        self.replayed += other.replayed;
         self.ratchets += other.ratchets;
         self.rejected_keys += other.rejected_keys;
     }
 
-    pub fn to_structure(&self, name: &str, current_key_index: Option<u8>) -> gst::Structure {
-        gst::Structure::builder(name)
+    /// The figures, and `current-key-index` (-1 when there is none, or under SFrame) and
+    /// under SFrame `current-kid`.
+    pub fn to_structure(&self, name: &str, current: Option<KeyId>) -> gst::Structure {
+        let mut structure = gst::Structure::builder(name)
             .field("frames-processed", self.frames)
             .field("bytes-processed", self.bytes)
             .field("frames-passed-through", self.passed_through)
@@ -58,10 +86,12 @@ impl Stats {
             .field("dropped-unknown-key-index", self.unknown_key_index)
             .field("dropped-authentication-failed", self.authentication_failed)
             .field("dropped-malformed", self.malformed)
+            .field("dropped-replayed", self.replayed)
             .field("ratchets", self.ratchets)
             .field("rejected-keys", self.rejected_keys)
-            .field("current-key-index", current_key_index.map_or(-1, i32::from))
-            .build()
+            .build();
+        KeyId::set_on(current, &mut structure, "current-key-index", "current-kid");
+        structure
     }
 }
 
@@ -78,7 +108,7 @@ impl StreamState {
     pub fn of_drop(reason: Drop) -> StreamState {
         match reason {
             Drop::NoKey | Drop::UnknownKeyIndex => StreamState::MissingKey,
-            Drop::AuthenticationFailed | Drop::Malformed => StreamState::Failing,
+            Drop::AuthenticationFailed | Drop::Malformed | Drop::Replayed => StreamState::Failing,
         }
     }
 
@@ -105,13 +135,11 @@ pub fn update_reported(reported: &mut Option<StreamState>, now: StreamState) -> 
 pub fn state_message(
     element: &gst::Element,
     now: StreamState,
-    key_index: Option<u8>,
+    key: Option<KeyId>,
     stream: Option<(u32, &str)>,
 ) -> gst::Message {
-    let mut structure = gst::Structure::builder("jframe-state")
-        .field("state", now.nick())
-        .field("key-index", key_index.map_or(-1, i32::from))
-        .build();
+    let mut structure = gst::Structure::builder("jframe-state").field("state", now.nick()).build();
+    KeyId::set_on(key, &mut structure, "key-index", "kid");
     if let Some((ssrc, participant)) = stream {
         structure.set("ssrc", ssrc);
         structure.set("participant", participant);

@@ -10,10 +10,13 @@ use crate::element::filter::{FrameFilter, Verdict, frame_filter_glue};
 use crate::element::keying::Keying;
 use crate::element::memory::edit_frame;
 use crate::element::pads::Pads;
-use crate::element::stats::{Drop, Stats, StreamState, update_reported};
+use crate::element::keying::current_key;
+use crate::element::stats::{Drop, KeyId, Stats, StreamState, update_reported};
 use crate::jframe::{DEFAULT_RATCHET_WINDOW, DecryptError, Format, FrameError, KeyRing, Received, TRAILER_LEN};
-use crate::keystore::{LocalKeys, SharedLocalKeys};
+use crate::keystore::settings::FormatSetting;
+use crate::keystore::{LocalKeys, SFrameKeys, SharedLocalKeys};
 use crate::lock;
+use crate::sframe::{self, Header, Ratchet, ReplayWindow};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new("jframedec", gst::DebugColorFlags::empty(), Some("JFrame decryption"))
@@ -46,6 +49,9 @@ pub struct JFrameDec {
     keying: Keying,
     streams: Mutex<Streams>,
     ratchet_window: AtomicU32,
+    /// SFrame: the (KID, CTR) pairs accepted, per SSRC (`None`: frames without one, and
+    /// SSRCs past the limit). Locked last, after the keys, and alone.
+    replay: Mutex<HashMap<Option<u32>, ReplayWindow>>,
 }
 
 #[glib::object_subclass]
@@ -60,6 +66,7 @@ impl ObjectSubclass for JFrameDec {
             keying: Keying::new(*CAT),
             streams: Mutex::new(Streams::default()),
             ratchet_window: AtomicU32::new(DEFAULT_RATCHET_WINDOW),
+            replay: Mutex::new(HashMap::new()),
         }
     }
 }
@@ -127,12 +134,13 @@ impl JFrameDec {
 
     fn stats(&self) -> gst::Structure {
         let mut stats = self.keying.property_stats();
+        let format = self.keying.format();
         let streams = self.streams();
-        let mut participants: HashMap<&str, (Stats, Option<u8>)> = HashMap::new();
+        let mut participants: HashMap<&str, (Stats, Option<KeyId>)> = HashMap::new();
         let mut per_ssrc = Vec::new();
         for (ssrc, stream) in streams.by_ssrc.iter() {
             let (id, key_index) = match &stream.participant {
-                Some((id, keys)) => (id.as_str(), lock(keys).ctx().0.keys().current_index()),
+                Some((id, keys)) => (id.as_str(), current_key(format, &mut lock(keys))),
                 None => ("", None),
             };
             let mut structure = stream.stats.to_structure("application/x-jframe-stream-stats", key_index);
@@ -151,6 +159,45 @@ impl JFrameDec {
         stats.set("participants", gst::Array::from_values(per_participant));
         stats
     }
+}
+
+/// Decrypts an SFrame ciphertext in place; the frame becomes its plaintext (no bytes
+/// move). Refuses replayed frames of the stream (`ssrc`).
+fn decrypt_sframe(
+    keys: &mut SFrameKeys,
+    replay: &mut ReplayWindow,
+    window: u32,
+    buffer: &mut gst::BufferRef,
+) -> Result<Result<Received, sframe::DecryptError>, gst::FlowError> {
+    // The step bits are the participant's, the window this element's.
+    let ratchet = keys.keys.ratchet_config().map(|ratchet| Ratchet { window, ..ratchet });
+    let _ = keys.keys.set_ratchet(ratchet);
+    edit_frame(buffer, |frame| match keys.keys.decrypt(&[], frame, Some(replay)) {
+        Ok(decrypted) => {
+            let len = decrypted.plaintext.len();
+            (Ok(Received::Decrypted { len, ratchet_steps: decrypted.ratchet_steps }), Some(decrypted.plaintext))
+        }
+        Err(e) => (Err(e), None),
+    })
+}
+
+fn sframe_drop_reason(error: sframe::DecryptError, keys: &SFrameKeys) -> Drop {
+    use sframe::DecryptError as E;
+    match error {
+        E::UnknownKid { .. } if keys.keys.is_empty() => Drop::NoKey,
+        E::UnknownKid { .. } => Drop::UnknownKeyIndex,
+        E::AuthenticationFailed { .. } => Drop::AuthenticationFailed,
+        E::Header(_) | E::TooShort { .. } => Drop::Malformed,
+        E::Replayed { .. } | E::TooOld { .. } => Drop::Replayed,
+    }
+}
+
+/// The KID of an SFrame ciphertext, read from its header without mapping it for writing.
+fn sframe_kid(buffer: &gst::BufferRef) -> Option<KeyId> {
+    let mut header = [0u8; sframe::MAX_HEADER_LEN];
+    let len = header.len().min(buffer.size());
+    buffer.copy_to_slice(0, &mut header[..len]).ok()?;
+    Header::parse(&header[..len]).ok().map(|(header, _)| KeyId::Kid(header.kid))
 }
 
 fn drop_reason(error: FrameError) -> Drop {
@@ -187,6 +234,8 @@ fn lost_zero_key_index(frame: &[u8], ring: &KeyRing) -> bool {
 frame_filter_glue!(JFrameDec);
 
 impl FrameFilter for JFrameDec {
+    const ENCRYPTS: bool = false;
+
     fn keying(&self) -> &Keying {
         &self.keying
     }
@@ -200,9 +249,10 @@ impl FrameFilter for JFrameDec {
             "JFrame decrypter",
             "Filter/Decoder/Video/Audio",
             "Decrypts VP8 and Opus frames encrypted in the JFrame format of lib-jitsi-meet, or VP8, VP9, \
-             H.264, H.265 and Opus frames in LiveKit's format (format=livekit) (place between the RTP \
-             depayloader and the decoder); drops and counts frames it cannot decrypt. Action signals: \
-             set-key(index, key) -> bool, clear-keys(), \
+             H.264, H.265 and Opus frames in LiveKit's format (format=livekit), or SFrame ciphertexts (RFC \
+             9605, format=sframe) of those and AV1 (place between the RTP depayloader and the decoder; for \
+             SFrame after rtpsframedepay); drops and counts frames it cannot decrypt. Action signals: \
+             set-key(index, key) -> bool, set-sframe-key(kid, key) -> bool, clear-keys(), \
              set-ssrc-participant(ssrc, participant); signals: ratcheted(key-index, steps) when it followed a \
              sender's ratchet, request-participant(ssrc) -> participant once per new SSRC (needs \
              GstRTPSourceMeta: rtp*depay source-info=true); element message jframe-state on every change of \
@@ -274,31 +324,32 @@ impl FrameFilter for JFrameDec {
         let mut state = self.keying.lock();
         let (media, enabled) = (state.media.ok_or(gst::FlowError::NotNegotiated)?, state.enabled);
         let mut keys = lock(stream_keys.as_ref().unwrap_or(state.local_keys()));
-        let (ctx, _) = keys.ctx();
-        if enabled && media.is_annex_b() && ctx.format() == Format::LiveKit {
-            let lost = lost_zero_key_index(&buffer.map_readable().map_err(|_| gst::FlowError::Error)?, ctx.keys());
-            if lost {
-                gst::log!(CAT, imp = self, "restoring the key index 0 the payloader dropped");
-                buffer.append_memory(gst::Memory::from_slice([0u8]));
+        let window = self.ratchet_window.load(Ordering::Relaxed);
+        let (outcome, frame_kid) = match (enabled, state.format()) {
+            (true, FormatSetting::SFrame) => {
+                let sframe_keys = keys.sframe();
+                let frame_kid = sframe_kid(buffer);
+                let mut replay = lock(&self.replay);
+                // Past the limit of tracked streams, their frames share the element's window.
+                let tracked = replay.len() < MAX_STREAMS || replay.contains_key(&ssrc);
+                let stream_replay = replay.entry(if tracked { ssrc } else { None }).or_default();
+                let outcome = decrypt_sframe(sframe_keys, stream_replay, window, buffer)?;
+                drop(replay);
+                let outcome = outcome.map_err(|e| {
+                    gst::log!(CAT, imp = self, "dropping frame of SSRC {ssrc:?}: {e}");
+                    sframe_drop_reason(e, sframe_keys)
+                });
+                (outcome, frame_kid)
             }
-        }
-        let (outcome, frame_kid) = if enabled {
-            edit_frame(buffer, |frame| {
-                let frame_kid = frame.last().copied();
-                ctx.set_ratchet_window(self.ratchet_window.load(Ordering::Relaxed));
-                let outcome = ctx.decrypt_frame(media.frame(frame, delta_unit), frame);
-                let len = match outcome {
-                    Ok(Received::Decrypted { len, .. } | Received::ServerInjected { len }) => Some(len),
-                    _ => None,
-                };
-                ((outcome, frame_kid), len)
-            })?
-        } else {
-            // Read, not mapped for writing: no copy of a frame that is not writable.
-            let mut last = [0u8];
-            let at = buffer.size().checked_sub(1);
-            let frame_kid = at.and_then(|at| buffer.copy_to_slice(at, &mut last).ok()).map(|()| last[0]);
-            (Ok(Received::PassThrough), frame_kid)
+            (false, FormatSetting::SFrame) => (Ok(Received::PassThrough), sframe_kid(buffer)),
+            (_, _) => {
+                let (outcome, frame_kid) = self.decrypt_frame(keys.ctx().0, enabled, media, delta_unit, window, buffer)?;
+                let outcome = outcome.map_err(|e| {
+                    gst::log!(CAT, imp = self, "dropping frame of SSRC {ssrc:?}: {e}");
+                    drop_reason(e)
+                });
+                (outcome, frame_kid.map(KeyId::Index))
+            }
         };
         let ratcheted = matches!(outcome, Ok(Received::Decrypted { ratchet_steps: 1.., .. }));
         let code = ratcheted.then(|| keys.verification_code()).flatten();
@@ -320,10 +371,8 @@ impl FrameFilter for JFrameDec {
                 frame_stats.passed_through = 1;
                 (Verdict::Push, StreamState::Ok)
             }
-            Err(e) => {
-                let reason = drop_reason(e);
+            Err(reason) => {
                 frame_stats.count_drop(reason);
-                gst::log!(CAT, imp = self, "dropping frame of SSRC {ssrc:?}: {e}");
                 (Verdict::Drop, StreamState::of_drop(reason))
             }
         };
@@ -340,10 +389,17 @@ impl FrameFilter for JFrameDec {
             }
         };
         // Signals and messages go out unlocked: their handlers may call back into the element.
-        if let (steps @ 1.., Some(kid)) = (frame_stats.ratchets as u32, frame_kid) {
-            gst::info!(CAT, imp = self, "followed a sender ratchet of {steps} step(s) at key index {kid}");
-            self.keying.log_key_change(&participant_id, u32::from(kid), code);
-            self.obj().emit_by_name::<()>("ratcheted", &[&u32::from(kid), &steps]);
+        if let (steps @ 1.., Some(key)) = (frame_stats.ratchets as u32, frame_kid) {
+            let index = match key {
+                KeyId::Index(index) => u64::from(index),
+                KeyId::Kid(kid) => kid,
+            };
+            gst::info!(CAT, imp = self, "followed a sender ratchet of {steps} step(s) at key index {index}");
+            self.keying.log_key_change(&participant_id, index, code);
+            // `ratcheted` carries 32 bits: larger KIDs are in the log and the stats only.
+            if let Ok(index) = u32::try_from(index) {
+                self.obj().emit_by_name::<()>("ratcheted", &[&index, &steps]);
+            }
         }
         if let Some(now) = changed {
             let stream = ssrc.map(|ssrc| (ssrc, participant_id.as_str()));
@@ -351,5 +407,44 @@ impl FrameFilter for JFrameDec {
             self.keying.post_stream_state(self.obj().upcast_ref(), now, frame_kid, stream);
         }
         Ok(verdict)
+    }
+}
+
+impl JFrameDec {
+    /// Decrypts a JFrame or LiveKit frame in place (or passes it, disabled); gives its key index.
+    fn decrypt_frame(
+        &self,
+        ctx: &mut crate::jframe::Context,
+        enabled: bool,
+        media: crate::element::media::Media,
+        delta_unit: bool,
+        window: u32,
+        buffer: &mut gst::BufferRef,
+    ) -> Result<(Result<Received, FrameError>, Option<u8>), gst::FlowError> {
+        if enabled && media.is_annex_b() && ctx.format() == Format::LiveKit {
+            let lost = lost_zero_key_index(&buffer.map_readable().map_err(|_| gst::FlowError::Error)?, ctx.keys());
+            if lost {
+                gst::log!(CAT, imp = self, "restoring the key index 0 the payloader dropped");
+                buffer.append_memory(gst::Memory::from_slice([0u8]));
+            }
+        }
+        if enabled {
+            edit_frame(buffer, |frame| {
+                let frame_kid = frame.last().copied();
+                ctx.set_ratchet_window(window);
+                let outcome = ctx.decrypt_frame(media.frame(frame, delta_unit), frame);
+                let kept = match outcome {
+                    Ok(Received::Decrypted { len, .. } | Received::ServerInjected { len }) => Some(0..len),
+                    _ => None,
+                };
+                ((outcome, frame_kid), kept)
+            })
+        } else {
+            // Read, not mapped for writing: no copy of a frame that is not writable.
+            let mut last = [0u8];
+            let at = buffer.size().checked_sub(1);
+            let frame_kid = at.and_then(|at| buffer.copy_to_slice(at, &mut last).ok()).map(|()| last[0]);
+            Ok((Ok(Received::PassThrough), frame_kid))
+        }
     }
 }

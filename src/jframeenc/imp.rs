@@ -6,14 +6,17 @@ use gst::prelude::*;
 use gst::subclass::prelude::*;
 
 use crate::element::filter::{FrameFilter, Verdict, frame_filter_glue};
-use crate::element::keying::Keying;
+use crate::element::keying::{Keying, current_key};
 use crate::element::media::Media;
 use crate::element::memory::sole_memory;
 use crate::element::pads::Pads;
 use crate::element::stats::{Drop, StreamState};
 use crate::jframe::iv::{IvSequence, random_u32};
 use crate::jframe::{Context, EncryptError, EncryptOutcome, FrameError, IV_LEN, TRAILER_LEN, Trailer};
+use crate::keystore::SFrameKeys;
+use crate::keystore::settings::FormatSetting;
 use crate::lock;
+use crate::sframe::{self, CtrSequence, Header, MAX_HEADER_LEN, MAX_TAG_LEN};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new("jframeenc", gst::DebugColorFlags::empty(), Some("JFrame encryption"))
@@ -30,6 +33,16 @@ struct Sender {
     /// so no IV repeats under one key while the element lives.
     ivs: IvSequence,
     spare_trailers: SpareTrailers,
+    /// SFrame CTRs, on the same terms: one sequence for the element's life, whatever
+    /// the key (see `CtrSequence` for the odds across instances).
+    ctrs: CtrSequence,
+}
+
+/// What became of a frame.
+enum Sent {
+    Encrypted,
+    PassedThrough,
+    Dropped(Drop),
 }
 
 #[glib::object_subclass]
@@ -45,6 +58,7 @@ impl ObjectSubclass for JFrameEnc {
             sender: Mutex::new(Sender {
                 ivs: IvSequence::new(random_u32()),
                 spare_trailers: SpareTrailers::default(),
+                ctrs: CtrSequence::new(),
             }),
         }
     }
@@ -59,7 +73,9 @@ impl JFrameEnc {
 frame_filter_glue!(JFrameEnc);
 
 impl FrameFilter for JFrameEnc {
-    const ROOM: usize = TRAILER_LEN;
+    const ROOM: usize = if TRAILER_LEN > MAX_TAG_LEN { TRAILER_LEN } else { MAX_TAG_LEN };
+    const PREFIX: usize = MAX_HEADER_LEN;
+    const ENCRYPTS: bool = true;
 
     fn keying(&self) -> &Keying {
         &self.keying
@@ -74,10 +90,11 @@ impl FrameFilter for JFrameEnc {
             "JFrame encrypter",
             "Filter/Encoder/Video/Audio",
             "Encrypts VP8 and Opus frames with AES-GCM in the JFrame format of lib-jitsi-meet, or VP8, VP9, \
-             H.264, H.265 and Opus frames in LiveKit's format (format=livekit) (place between the encoder and \
-             the RTP payloader; for VP8 use jframevp8pay). Action signals: \
-             set-key(index, key) -> bool, ratchet() -> bool, clear-keys(); element message jframe-state on \
-             every change of the stream's state",
+             H.264, H.265 and Opus frames in LiveKit's format (format=livekit), or whole frames of any of \
+             those and AV1 in SFrame, RFC 9605 (format=sframe) (place between the encoder and the RTP \
+             payloader; for VP8 use jframevp8pay, for SFrame rtpsframepay). Action signals: \
+             set-key(index, key) -> bool, set-sframe-key(kid, key) -> bool, ratchet() -> bool, \
+             clear-keys(); element message jframe-state on every change of the stream's state",
             "gst-jframe developers",
         )
     }
@@ -123,7 +140,20 @@ impl FrameFilter for JFrameEnc {
         let delta_unit = buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
         let mut state = self.keying.lock();
         let media = state.media.ok_or(gst::FlowError::NotNegotiated)?;
-        let outcome = if state.enabled {
+        let sframe = state.format() == FormatSetting::SFrame;
+        let sent = if !state.enabled {
+            Sent::PassedThrough
+        } else if sframe {
+            let mut sender = self.sender();
+            let Some(ctr) = sender.ctrs.next() else {
+                drop(sender);
+                drop(state);
+                gst::element_imp_error!(self, gst::StreamError::Failed, ["SFrame CTR exhausted"]);
+                return Err(gst::FlowError::Error);
+            };
+            drop(sender);
+            encrypt_sframe(lock(state.local_keys()).sframe(), ctr, buffer)?
+        } else {
             let mut sender = self.sender();
             let Some(iv) = sender.ivs.next() else {
                 drop(sender);
@@ -133,7 +163,7 @@ impl FrameFilter for JFrameEnc {
             };
             let mut local = lock(state.local_keys());
             let (ctx, _) = local.ctx();
-            if media.is_annex_b() {
+            let outcome = if media.is_annex_b() {
                 // Escaping changes the size: the frame is rebuilt, trailer included.
                 let mut data = buffer.map_readable().map_err(|_| gst::FlowError::Error)?.to_vec();
                 let outcome = ctx.encrypt_frame(media.frame(&data, delta_unit), &mut data, iv);
@@ -143,32 +173,36 @@ impl FrameFilter for JFrameEnc {
                 outcome
             } else {
                 encrypt_in_place(ctx, media, buffer, delta_unit, iv, &mut sender.spare_trailers)?
+            };
+            match outcome {
+                Ok(EncryptOutcome::Encrypted(_)) => Sent::Encrypted,
+                Ok(EncryptOutcome::PassThrough) => Sent::PassedThrough,
+                Err(e) => {
+                    gst::log!(CAT, imp = self, "dropping frame: {e}");
+                    match e {
+                        FrameError::Encrypt(EncryptError::NoKey) => Sent::Dropped(Drop::NoKey),
+                        _ => Sent::Dropped(Drop::Malformed),
+                    }
+                }
             }
-        } else {
-            Ok(EncryptOutcome::PassThrough)
         };
-        let (verdict, stream_state) = match outcome {
-            Ok(EncryptOutcome::Encrypted(_)) => {
+        let (verdict, stream_state) = match sent {
+            Sent::Encrypted => {
                 state.stats.frames += 1;
                 state.stats.bytes += size;
                 (Verdict::Push, StreamState::Ok)
             }
-            Ok(EncryptOutcome::PassThrough) => {
+            Sent::PassedThrough => {
                 state.stats.passed_through += 1;
                 (Verdict::Push, StreamState::Disabled)
             }
-            Err(e) => {
-                let reason = match e {
-                    FrameError::Encrypt(EncryptError::NoKey) => Drop::NoKey,
-                    _ => Drop::Malformed,
-                };
+            Sent::Dropped(reason) => {
                 state.stats.count_drop(reason);
-                gst::log!(CAT, imp = self, "dropping frame: {e}");
                 (Verdict::Drop, StreamState::of_drop(reason))
             }
         };
         let changed = state.update_stream_state(stream_state);
-        let key_index = changed.and_then(|_| lock(state.local_keys()).ctx().0.keys().current_index());
+        let key_index = changed.and_then(|_| current_key(state.format(), &mut lock(state.local_keys())));
         drop(state);
         // Messages go out unlocked: their handlers may call back into the element.
         if let Some(now) = changed {
@@ -178,6 +212,50 @@ impl FrameFilter for JFrameEnc {
             self.keying.post_stream_state(self.obj().upcast_ref(), now, key_index, None);
         }
         Ok(verdict)
+    }
+}
+
+/// Encrypts a frame into an SFrame ciphertext where it is: the header goes into the room
+/// before the frame and the tag into the room after it when its memory has both
+/// (upstream allocators are asked for them), else into memories of their own.
+fn encrypt_sframe(keys: &mut SFrameKeys, ctr: u64, buffer: &mut gst::BufferRef) -> Result<Sent, gst::FlowError> {
+    let Some(kid) = keys.current else { return Ok(Sent::Dropped(Drop::NoKey)) };
+    let size = buffer.size();
+    let header_len = Header::new(kid, ctr).encoded_len();
+    let tag_len = keys.keys.suite().tag_len();
+    let sealed = match sole_memory(buffer) {
+        Some(memory) if memory.offset() >= header_len && memory.offset() + size + tag_len <= memory.maxsize() => {
+            let start = memory.offset() - header_len;
+            memory.resize_maxsize(start..start + header_len + size + tag_len);
+            let mut map = memory.map_writable().map_err(|_| gst::FlowError::Error)?;
+            let (header, rest) = map.split_at_mut(header_len);
+            let (frame, tag) = rest.split_at_mut(size);
+            let sealed = keys.keys.encrypt(kid, ctr, &[], frame);
+            if let Ok(sealed) = &sealed {
+                header.copy_from_slice(&sealed.header);
+                tag.copy_from_slice(&sealed.tag);
+            }
+            drop(map);
+            if sealed.is_err() {
+                memory.resize_maxsize(start + header_len..start + header_len + size);
+            }
+            return Ok(sent_of(sealed.map(|_| ())));
+        }
+        Some(memory) => keys.keys.encrypt(kid, ctr, &[], &mut memory.map_writable().map_err(|_| gst::FlowError::Error)?),
+        None => keys.keys.encrypt(kid, ctr, &[], &mut buffer.map_writable().map_err(|_| gst::FlowError::Error)?),
+    };
+    if let Ok(sealed) = &sealed {
+        buffer.prepend_memory(gst::Memory::from_slice(sealed.header.to_vec()));
+        buffer.append_memory(gst::Memory::from_slice(sealed.tag.to_vec()));
+    }
+    Ok(sent_of(sealed.map(|_| ())))
+}
+
+fn sent_of(sealed: Result<(), sframe::EncryptError>) -> Sent {
+    match sealed {
+        Ok(()) => Sent::Encrypted,
+        Err(sframe::EncryptError::NoKey { .. }) => Sent::Dropped(Drop::NoKey),
+        Err(_) => Sent::Dropped(Drop::Malformed),
     }
 }
 

@@ -13,13 +13,62 @@ use gst::glib;
 use gst::subclass::prelude::*;
 
 use crate::jframe::verification::VerificationCode;
-use crate::jframe::{KeyError, KeyMode, KeySource, Rules, RulesError};
+use crate::jframe::{self, KeyMode, KeySource, RulesError};
+use crate::sframe;
 
 mod imp;
 mod participant;
 pub mod settings;
+mod sframe_keys;
 
-pub use participant::{LocalKeys, Participant, SharedLocalKeys, current_code};
+pub use participant::{KeyRules, LocalKeys, Participant, SharedLocalKeys, current_code};
+pub use sframe_keys::{SFrameKeys, SFrameRules};
+
+/// Why a participant's keys or rules were refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyError {
+    Rules(RulesError),
+    /// Under JFrame's or LiveKit's rules.
+    JFrame(jframe::KeyError),
+    /// Under SFrame's rules.
+    SFrame(sframe::KeyError),
+    /// SFrame keys are base keys, always derived (RFC 9605 §4.4.2): there is no raw mode.
+    SFrameRawKey,
+    /// An SFrame key for a participant whose keys follow JFrame's or LiveKit's rules.
+    NotSFrame,
+}
+
+impl From<RulesError> for KeyError {
+    fn from(e: RulesError) -> KeyError {
+        KeyError::Rules(e)
+    }
+}
+
+impl From<jframe::KeyError> for KeyError {
+    fn from(e: jframe::KeyError) -> KeyError {
+        KeyError::JFrame(e)
+    }
+}
+
+impl From<sframe::KeyError> for KeyError {
+    fn from(e: sframe::KeyError) -> KeyError {
+        KeyError::SFrame(e)
+    }
+}
+
+impl std::fmt::Display for KeyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KeyError::Rules(e) => e.fmt(f),
+            KeyError::JFrame(e) => e.fmt(f),
+            KeyError::SFrame(e) => e.fmt(f),
+            KeyError::SFrameRawKey => write!(f, "SFrame keys are base keys: key-mode=raw does not apply"),
+            KeyError::NotSFrame => write!(f, "the participant's keys follow JFrame's or LiveKit's rules, not SFrame's"),
+        }
+    }
+}
+
+impl std::error::Error for KeyError {}
 
 /// The context type under which the store travels through a pipeline.
 pub const KEY_STORE_CONTEXT: &str = "gst-jframe.key-store";
@@ -63,15 +112,25 @@ impl KeyStore {
         participants.entry(id.to_owned()).or_insert_with(|| Arc::new(Participant::new())).clone()
     }
 
-    /// Installs a key for a participant at `index` and makes it current.
+    /// Installs a key for a participant at `index` and makes it current. Under SFrame's
+    /// rules the index is the KID (see [`set_sframe_key`](Self::set_sframe_key) for any
+    /// 64-bit KID).
     pub fn set_key(&self, participant: &str, index: u32, key: &[u8], mode: KeyMode) -> Result<(), KeyError> {
         self.participant(participant).set_key(index, key, mode)
     }
 
+    /// Installs an SFrame base key for a participant under `kid` and makes it current
+    /// (the participant's rules become SFrame's with the default suite unless they are
+    /// SFrame's already).
+    pub fn set_sframe_key(&self, participant: &str, kid: u64, base_key: &[u8]) -> Result<(), KeyError> {
+        self.participant(participant).set_sframe_key(kid, base_key)
+    }
+
     /// Chooses the format rules of a participant's keys (JFrame's until then), e.g.
-    /// [`Rules::livekit`]. Other rules than the current ones forget its keys. Elements
-    /// for the participant must be configured for the same rules, or they refuse to start.
-    pub fn set_rules(&self, participant: &str, rules: Rules) -> Result<(), RulesError> {
+    /// [`jframe::Rules::livekit`] or an [`SFrameRules`]. Other rules than the current ones forget
+    /// its keys. Elements for the participant must be configured for the same rules, or
+    /// they refuse to start.
+    pub fn set_rules(&self, participant: &str, rules: impl Into<KeyRules>) -> Result<(), KeyError> {
         self.participant(participant).set_rules(rules)
     }
 

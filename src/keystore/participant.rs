@@ -4,9 +4,40 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use super::KeyError;
+use super::sframe_keys::{SFrameKeys, SFrameRules};
 use crate::jframe::verification::VerificationCode;
-use crate::jframe::{Context, KeyError, KeyMode, KeyRing, KeySource, Rules, RulesError};
+use crate::jframe::{self, Context, KeyMode, KeyRing, KeySource, Rules};
 use crate::lock;
+
+/// The rules of a participant's keys: JFrame's or LiveKit's (a key ring), or SFrame's
+/// (a key set by KID).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KeyRules {
+    Frame(Rules),
+    SFrame(SFrameRules),
+}
+
+impl From<Rules> for KeyRules {
+    fn from(rules: Rules) -> KeyRules {
+        KeyRules::Frame(rules)
+    }
+}
+
+impl From<SFrameRules> for KeyRules {
+    fn from(rules: SFrameRules) -> KeyRules {
+        KeyRules::SFrame(rules)
+    }
+}
+
+impl KeyRules {
+    fn validate(&self) -> Result<(), KeyError> {
+        match self {
+            KeyRules::Frame(rules) => Ok(rules.validate()?),
+            KeyRules::SFrame(rules) => Ok(rules.validate()?),
+        }
+    }
+}
 
 /// The keys the application set for one participant, and the format rules they follow.
 ///
@@ -27,10 +58,12 @@ pub struct Participant {
 }
 
 struct StoredKeys {
-    rules: Rules,
+    rules: KeyRules,
     /// Whether the rules were chosen; until then an element may bring its own.
     rules_chosen: bool,
     ring: KeyRing,
+    /// The keys under SFrame's rules (empty under the others).
+    sframe: SFrameKeys,
     generation: u64,
     /// The generation at which the ring was last rebuilt (other rules or key mode).
     ring_generation: u64,
@@ -47,11 +80,19 @@ enum Changed {
 }
 
 impl StoredKeys {
-    /// Starts an empty ring with `rules`, which are valid, and `mode`.
-    fn rebuild(&mut self, rules: Rules, mode: KeyMode) -> Changed {
-        self.ring = KeyRing::with_valid_rules(mode, &rules);
+    /// Starts empty keys with `rules`, which are valid, and `mode`.
+    fn rebuild(&mut self, rules: KeyRules, mode: KeyMode) -> Changed {
+        match &rules {
+            KeyRules::Frame(frame_rules) => self.ring = KeyRing::with_valid_rules(mode, frame_rules),
+            KeyRules::SFrame(sframe_rules) => self.sframe = SFrameKeys::new(*sframe_rules),
+        }
         self.rules = rules;
         Changed::Ring
+    }
+
+    /// The SFrame keys, when the rules are SFrame's.
+    fn sframe_mut(&mut self) -> Option<&mut SFrameKeys> {
+        matches!(self.rules, KeyRules::SFrame(_)).then_some(&mut self.sframe)
     }
 }
 
@@ -61,8 +102,9 @@ impl Participant {
         Participant {
             keys: Mutex::new(StoredKeys {
                 ring: KeyRing::new(KeyMode::Derived),
+                sframe: SFrameKeys::new(SFrameRules::default()),
                 slot_generations: vec![0; rules.key_ring_size],
-                rules,
+                rules: KeyRules::Frame(rules),
                 rules_chosen: false,
                 generation: 0,
                 ring_generation: 0,
@@ -94,13 +136,14 @@ impl Participant {
     }
 
     /// The rules of this participant's keys.
-    pub fn rules(&self) -> Rules {
+    pub fn rules(&self) -> KeyRules {
         lock(&self.keys).rules.clone()
     }
 
     /// Chooses the rules of this participant's keys; other rules than the current ones
-    /// start an empty key ring.
-    pub fn set_rules(&self, rules: Rules) -> Result<(), RulesError> {
+    /// start empty keys.
+    pub fn set_rules(&self, rules: impl Into<KeyRules>) -> Result<(), KeyError> {
+        let rules = rules.into();
         rules.validate()?;
         {
             let mut keys = lock(&self.keys);
@@ -118,7 +161,7 @@ impl Participant {
 
     /// An element's rules: taken if this participant's rules are not chosen yet, else
     /// they must be equal. `Err` holds this participant's rules.
-    pub fn use_rules(&self, rules: &Rules) -> Result<(), Box<Rules>> {
+    pub fn use_rules(&self, rules: &KeyRules) -> Result<(), Box<KeyRules>> {
         let mut keys = lock(&self.keys);
         if same_key_rules(&keys.rules, rules) {
             keys.rules_chosen = true;
@@ -132,9 +175,23 @@ impl Participant {
     }
 
     /// Installs a key at `index` and makes it current. A key of another mode than the
-    /// ring's starts a new ring in that mode.
+    /// ring's starts a new ring in that mode. Under SFrame's rules `index` is the KID.
     pub fn set_key(&self, index: u32, key: &[u8], mode: KeyMode) -> Result<(), KeyError> {
         self.set_key_from(index, KeySource::Bytes(key), mode)
+    }
+
+    /// Installs an SFrame base key under `kid` and makes it current. Rules not chosen yet
+    /// become SFrame's defaults (AES_128_GCM_SHA256_128, no ratchet).
+    pub fn set_sframe_key(&self, kid: u64, base_key: &[u8]) -> Result<(), KeyError> {
+        self.change(|keys| {
+            let mut changed = Changed::AllSlots;
+            if !keys.rules_chosen && !matches!(keys.rules, KeyRules::SFrame(_)) {
+                changed = keys.rebuild(KeyRules::SFrame(SFrameRules::default()), KeyMode::Derived);
+            }
+            keys.rules_chosen = true;
+            keys.sframe_mut().ok_or(KeyError::NotSFrame)?.set(kid, base_key)?;
+            Ok(changed)
+        })
     }
 
     /// Installs a key (bytes, or a passphrase in derived mode) at `index` and makes it
@@ -144,11 +201,21 @@ impl Participant {
         let derivation = {
             let mut keys = lock(&self.keys);
             keys.rules_chosen = true;
-            keys.rules.key_derivation.clone()
+            match &keys.rules {
+                KeyRules::Frame(rules) => rules.key_derivation.clone(),
+                KeyRules::SFrame(_) => {
+                    drop(keys);
+                    return match (mode, source) {
+                        (KeyMode::Derived, KeySource::Bytes(key)) => self.set_sframe_key(u64::from(index), key),
+                        (KeyMode::Derived, KeySource::Passphrase(_)) => Err(jframe::KeyError::NeedsDerivedMode.into()),
+                        (KeyMode::Raw, _) => Err(KeyError::SFrameRawKey),
+                    };
+                }
+            }
         };
         let derived = match (mode, source) {
             (KeyMode::Derived, source) => Some(derivation.derive_key(source)?),
-            (KeyMode::Raw, KeySource::Passphrase(_)) => return Err(KeyError::NeedsDerivedMode),
+            (KeyMode::Raw, KeySource::Passphrase(_)) => return Err(jframe::KeyError::NeedsDerivedMode.into()),
             (KeyMode::Raw, KeySource::Bytes(_)) => None,
         };
         self.change(|keys| {
@@ -156,6 +223,10 @@ impl Participant {
             if keys.ring.mode() != mode {
                 let rules = keys.rules.clone();
                 changed = keys.rebuild(rules, mode);
+            }
+            // The derivation was the ring's: other rules chosen meanwhile refuse the key.
+            if !matches!(keys.rules, KeyRules::Frame(_)) {
+                return Err(jframe::KeyError::OtherDerivation.into());
             }
             match (&derived, source) {
                 (Some(key), _) => keys.ring.store_derived_key(index, key, true)?,
@@ -165,9 +236,14 @@ impl Participant {
         })
     }
 
-    /// Ratchets the current key in place (a sender, when someone joins).
+    /// Ratchets the current key in place (a sender, when someone joins); under SFrame's
+    /// rules, to the next KID (RFC 9605 §5.1).
     pub fn ratchet(&self) -> Result<(), KeyError> {
         self.change(|keys| {
+            if let Some(sframe) = keys.sframe_mut() {
+                sframe.ratchet()?;
+                return Ok(Changed::AllSlots);
+            }
             keys.ring.ratchet_current()?;
             Ok(keys.ring.current_index().map_or(Changed::AllSlots, Changed::Slot))
         })
@@ -177,6 +253,7 @@ impl Participant {
     pub fn clear(&self) {
         let _ = self.change(|keys| {
             keys.ring.clear();
+            keys.sframe.clear();
             Ok(Changed::AllSlots)
         });
     }
@@ -189,14 +266,25 @@ impl Participant {
     /// The verification code of the current key as set here.
     pub fn verification_code(&self) -> Option<VerificationCode> {
         let keys = lock(&self.keys);
-        current_code(&keys.ring)
+        match keys.rules {
+            KeyRules::Frame(_) => current_code(&keys.ring),
+            KeyRules::SFrame(_) => keys.sframe.code,
+        }
+    }
+
+    /// The KID an SFrame sender uses, as set here.
+    pub fn current_kid(&self) -> Option<u64> {
+        lock(&self.keys).sframe.current
     }
 }
 
 /// Whether keys under rules `a` and `b` work alike. The ratchet window is left out: it
 /// is a receiver's setting, which jframedec applies to every frame.
-fn same_key_rules(a: &Rules, b: &Rules) -> bool {
-    Rules { ratchet_window: b.ratchet_window, ..a.clone() } == *b
+fn same_key_rules(a: &KeyRules, b: &KeyRules) -> bool {
+    match (a, b) {
+        (KeyRules::Frame(a), KeyRules::Frame(b)) => Rules { ratchet_window: b.ratchet_window, ..a.clone() } == *b,
+        (a, b) => a == b,
+    }
 }
 
 /// The verification code of a ring's current key.
@@ -216,6 +304,9 @@ pub struct LocalKeys {
     generation: u64,
     ring_generation: u64,
     slot_generations: Vec<u64>,
+    sframe: SFrameKeys,
+    /// The participant's generation the SFrame keys were copied at.
+    sframe_generation: u64,
 }
 
 impl LocalKeys {
@@ -228,6 +319,8 @@ impl LocalKeys {
             generation: 0,
             // A participant starts with JFrame's rules at ring generation 0.
             ring_generation: 0,
+            sframe: SFrameKeys::new(SFrameRules::default()),
+            sframe_generation: 0,
         }))
     }
 
@@ -239,7 +332,8 @@ impl LocalKeys {
         }
         let keys = lock(&self.participant.keys);
         if keys.ring_generation != self.ring_generation
-            && let Ok(ctx) = Context::with_rules(keys.ring.mode(), keys.rules.clone())
+            && let KeyRules::Frame(rules) = &keys.rules
+            && let Ok(ctx) = Context::with_rules(keys.ring.mode(), rules.clone())
         {
             self.ctx = ctx;
             self.slot_generations = vec![0; keys.ring.size()];
@@ -257,9 +351,24 @@ impl LocalKeys {
         (&mut self.ctx, true)
     }
 
+    /// The SFrame keys to process a frame with, after taking in what the application
+    /// changed since the last frame. Any change replaces the whole copy (key sets are
+    /// small): a ratchet this element followed by itself is followed again, once.
+    pub fn sframe(&mut self) -> &mut SFrameKeys {
+        if self.participant.generation.load(Ordering::Acquire) != self.sframe_generation {
+            let keys = lock(&self.participant.keys);
+            self.sframe = keys.sframe.clone();
+            self.sframe_generation = keys.generation;
+        }
+        &mut self.sframe
+    }
+
     /// The verification code of the current key as this element uses it (after any
     /// ratchet it followed).
     pub fn verification_code(&self) -> Option<VerificationCode> {
-        current_code(self.ctx.keys())
+        match self.participant.rules() {
+            KeyRules::Frame(_) => current_code(self.ctx.keys()),
+            KeyRules::SFrame(_) => self.participant.verification_code(),
+        }
     }
 }

@@ -3,10 +3,12 @@
 
 use gst::glib;
 
+use super::{KeyRules, SFrameRules};
 use crate::jframe::{
     Format, KEY_RING_SIZE, KeyDerivation, KeyMode, KeySize, LIVEKIT_DEFAULT_FAILURE_TOLERANCE,
     LIVEKIT_DEFAULT_RATCHET_SALT, Rules,
 };
+use crate::sframe::CipherSuite;
 
 /// How the bytes given as a key become an AES key.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Hash, glib::Enum)]
@@ -48,6 +50,39 @@ pub enum FormatSetting {
     Jitsi,
     #[enum_value(name = "LiveKit's frame encryption (VP8, VP9, H.264, H.265 and Opus)", nick = "livekit")]
     LiveKit,
+    #[enum_value(name = "SFrame, RFC 9605 (whole frames, any codec; send with rtpsframepay)", nick = "sframe")]
+    SFrame,
+}
+
+/// An SFrame cipher suite (RFC 9605 §4.5 and the IANA registry), by its registry value.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Hash, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstJFrameSFrameCipherSuite")]
+pub enum CipherSuiteSetting {
+    #[enum_value(name = "AES_128_CTR_HMAC_SHA256_80", nick = "aes-128-ctr-hmac-sha256-80")]
+    AesCtr128HmacSha256Tag80 = 0x0001,
+    #[enum_value(name = "AES_128_CTR_HMAC_SHA256_64", nick = "aes-128-ctr-hmac-sha256-64")]
+    AesCtr128HmacSha256Tag64 = 0x0002,
+    #[enum_value(name = "AES_128_CTR_HMAC_SHA256_32", nick = "aes-128-ctr-hmac-sha256-32")]
+    AesCtr128HmacSha256Tag32 = 0x0003,
+    #[default]
+    #[enum_value(name = "AES_128_GCM_SHA256_128", nick = "aes-128-gcm-sha256-128")]
+    AesGcm128Sha256 = 0x0004,
+    #[enum_value(name = "AES_256_GCM_SHA512_128", nick = "aes-256-gcm-sha512-128")]
+    AesGcm256Sha512 = 0x0005,
+    #[enum_value(name = "AES_256_CTR_HMAC_SHA512_80", nick = "aes-256-ctr-hmac-sha512-80")]
+    AesCtr256HmacSha512Tag80 = 0x0006,
+    #[enum_value(name = "AES_256_CTR_HMAC_SHA512_64", nick = "aes-256-ctr-hmac-sha512-64")]
+    AesCtr256HmacSha512Tag64 = 0x0007,
+    #[enum_value(name = "AES_256_CTR_HMAC_SHA512_32", nick = "aes-256-ctr-hmac-sha512-32")]
+    AesCtr256HmacSha512Tag32 = 0x0008,
+}
+
+impl CipherSuiteSetting {
+    pub fn suite(self) -> CipherSuite {
+        // Both enums hold the registry values.
+        CipherSuite::from_id(self as u16).unwrap_or(CipherSuite::AesGcm128Sha256)
+    }
 }
 
 /// The AES key size of the LiveKit format, in bits.
@@ -70,6 +105,8 @@ pub struct FormatSettings {
     pub key_size: KeySizeSetting,
     pub key_ring_size: u32,
     pub failure_tolerance: i32,
+    pub cipher_suite: CipherSuiteSetting,
+    pub sframe_ratchet_bits: u32,
 }
 
 impl Default for FormatSettings {
@@ -80,6 +117,8 @@ impl Default for FormatSettings {
             key_size: KeySizeSetting::Aes128,
             key_ring_size: DEFAULT_KEY_RING_SIZE,
             failure_tolerance: LIVEKIT_DEFAULT_FAILURE_TOLERANCE as i32,
+            cipher_suite: CipherSuiteSetting::default(),
+            sframe_ratchet_bits: 0,
         }
     }
 }
@@ -91,19 +130,25 @@ pub fn default_ratchet_salt() -> String {
 
 pub const DEFAULT_KEY_RING_SIZE: u32 = KEY_RING_SIZE as u32;
 
+/// Upper bound of the `sframe-ratchet-bits` property (RFC 9605 §5.1's R, 0: no ratchet).
+pub const MAX_SFRAME_RATCHET_BITS: u32 = 63;
+
 impl FormatSettings {
-    pub fn format(&self) -> Format {
+    /// The rules; the LiveKit options count only under LiveKit's format, the SFrame
+    /// options only under SFrame's.
+    pub fn rules(&self) -> KeyRules {
         match self.format {
-            FormatSetting::Jitsi => Format::JFrame,
-            FormatSetting::LiveKit => Format::LiveKit,
+            FormatSetting::Jitsi => KeyRules::Frame(Rules::jframe()),
+            FormatSetting::LiveKit => KeyRules::Frame(self.livekit_rules()),
+            FormatSetting::SFrame => KeyRules::SFrame(SFrameRules {
+                suite: self.cipher_suite.suite(),
+                // The property keeps it within 0..=63.
+                ratchet_bits: self.sframe_ratchet_bits as u8,
+            }),
         }
     }
 
-    /// The rules; the LiveKit options count only under LiveKit's format.
-    pub fn rules(&self) -> Rules {
-        if self.format == FormatSetting::Jitsi {
-            return Rules::jframe();
-        }
+    fn livekit_rules(&self) -> Rules {
         let key_size = match self.key_size {
             KeySizeSetting::Aes128 => KeySize::Aes128,
             KeySizeSetting::Aes256 => KeySize::Aes256,
@@ -119,7 +164,17 @@ impl FormatSettings {
 }
 
 /// The rules as the properties that make them, for messages.
-pub fn describe(rules: &Rules) -> String {
+pub fn describe(rules: &KeyRules) -> String {
+    let rules = match rules {
+        KeyRules::Frame(rules) => rules,
+        KeyRules::SFrame(rules) => {
+            return format!(
+                "format=sframe cipher-suite={} sframe-ratchet-bits={}",
+                rules.suite.name(),
+                rules.ratchet_bits
+            );
+        }
+    };
     match rules.format {
         Format::JFrame => "format=jitsi".to_owned(),
         Format::LiveKit => format!(
