@@ -1,5 +1,6 @@
 //! GStreamer plugin `jframe`: end-to-end media encryption in the JFrame format of
-//! lib-jitsi-meet, with the elements `jframeenc` and `jframedec`.
+//! lib-jitsi-meet, LiveKit's and SFrame (RFC 9605), with the elements `jframeenc` and
+//! `jframedec`, and RTP payloaders for encrypted frames.
 
 use gst::glib;
 
@@ -8,6 +9,8 @@ pub mod jframe;
 mod jframedec;
 mod jframeenc;
 pub mod keystore;
+mod rtpsframedepay;
+mod rtpsframepay;
 pub mod sframe;
 mod vp8pay;
 
@@ -24,6 +27,8 @@ fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     jframeenc::register(plugin)?;
     jframedec::register(plugin)?;
     vp8pay::register(plugin)?;
+    rtpsframepay::register(plugin)?;
+    rtpsframedepay::register(plugin)?;
     Ok(())
 }
 

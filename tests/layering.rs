@@ -12,10 +12,13 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("jframe", &[]),
     ("olm", &[]),
     ("sframe", &[]),
-    ("keystore", &["jframe", "lock"]),
-    ("element", &["jframe", "keystore", "lock"]),
-    // The payloader treats frames as opaque bytes: no keys, no crypto.
+    ("keystore", &["jframe", "sframe", "lock"]),
+    ("element", &["jframe", "sframe", "keystore", "lock"]),
+    // The payloaders treat frames as opaque bytes: no keys, no crypto. The SFrame ones use
+    // the core's GStreamer-free packetization; the depayloader the payloader's media table.
     ("vp8pay", &[]),
+    ("rtpsframepay", &["sframe"]),
+    ("rtpsframedepay", &["sframe", "rtpsframepay", "lock"]),
 ];
 
 /// Folders whose code must not use GStreamer or GLib at all (sans-I/O cores).

@@ -56,6 +56,19 @@ impl ObjectImpl for KeyStore {
                         Some(done.to_value())
                     })
                     .build(),
+                glib::subclass::Signal::builder("set-sframe-key")
+                    .param_types([String::static_type(), u64::static_type(), gst::Buffer::static_type()])
+                    .return_type::<bool>()
+                    .action()
+                    .class_handler(|args| {
+                        let store = store_of(args)?;
+                        let participant = args.get(1)?.get::<String>().ok()?;
+                        let kid = args.get(2)?.get::<u64>().ok()?;
+                        let key = args.get(3)?.get::<gst::Buffer>().ok()?;
+                        let map = key.map_readable().ok()?;
+                        Some(store.set_sframe_key(&participant, kid, &map).is_ok().to_value())
+                    })
+                    .build(),
                 glib::subclass::Signal::builder("ratchet")
                     .param_types([String::static_type()])
                     .return_type::<bool>()
