@@ -10,6 +10,8 @@
 //!     [--ratchet-at SECS]     the caller ratchets its key, as when someone joins
 //!     [--late-receiver SECS]  the callee ignores the first SECS of media, then waits for a key frame
 //!     [--receiver-key HEX]    the callee has another key: it must decode nothing, without errors
+//!     [--sframe]              SFrame (RFC 9605) with rtpsframepay/rtpsframedepay instead of JFrame
+//!     [--video vp8|h264]      the video codec (H.264 needs --sframe)
 //! ```
 
 mod common;
@@ -23,6 +25,56 @@ use gst::prelude::*;
 /// The key the caller moves to with `--rotate-at`.
 const NEXT_KEY: &str = "fae90ddb573c346db93e00e1dcb9732f3f5c462ba37d2ccafe9162a356c4b80d";
 
+/// How media is encrypted and carried: JFrame with the codecs' payloaders, or SFrame
+/// (whose keys ratchet to the next KID, 8 bits of step) with the generic ones.
+#[derive(Clone, Copy)]
+struct Media {
+    sframe: bool,
+    h264: bool,
+}
+
+impl Media {
+    fn encryption(self, key: &str) -> String {
+        match self.sframe {
+            true => format!("format=sframe sframe-ratchet-bits=8 key={key}"),
+            false => format!("key={key}"),
+        }
+    }
+
+    fn video_encoder(self) -> &'static str {
+        match self.h264 {
+            true => "x264enc tune=zerolatency speed-preset=ultrafast key-int-max=2000",
+            false => "vp8enc deadline=1 keyframe-max-dist=2000",
+        }
+    }
+
+    fn payloader(self, codec: &str) -> &'static str {
+        match (self.sframe, codec) {
+            (true, _) => "rtpsframepay",
+            (false, "video") => "jframevp8pay",
+            (false, _) => "rtpopuspay",
+        }
+    }
+
+    fn encoding_name(self) -> &'static str {
+        if self.h264 { "H264" } else { "VP8" }
+    }
+
+    fn video_receiver(self, key: &str) -> String {
+        let (depay, decoder) = match (self.sframe, self.h264) {
+            (true, true) => ("rtpsframedepay", "avdec_h264"),
+            (true, false) => ("rtpsframedepay", "vp8dec"),
+            (false, _) => ("rtpvp8depay request-keyframe=true wait-for-keyframe=true", "vp8dec"),
+        };
+        format!("{depay} ! jframedec name=vdec {} ! {decoder} name=vdecoder ! fakesink sync=false", self.encryption(key))
+    }
+
+    fn audio_receiver(self, key: &str) -> String {
+        let depay = if self.sframe { "rtpsframedepay" } else { "rtpopusdepay" };
+        format!("{depay} ! jframedec name=adec {} ! opusdec name=adecoder ! fakesink sync=false", self.encryption(key))
+    }
+}
+
 /// One peer: a pipeline with a webrtcbin, optionally sending test media, and decoding
 /// what it receives.
 struct Peer {
@@ -33,14 +85,19 @@ struct Peer {
 }
 
 impl Peer {
-    fn new(sends: bool, key: &str, receiver_key: &str) -> Result<Peer> {
+    fn new(media: Media, sends: bool, key: &str, receiver_key: &str) -> Result<Peer> {
         let send = if sends {
             format!(
                 "videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=30/1 ! \
-                   vp8enc deadline=1 keyframe-max-dist=2000 ! jframeenc name=venc key={key} ! jframevp8pay pt=96 ! \
-                   application/x-rtp,media=video,encoding-name=VP8,payload=96,clock-rate=90000 ! wb. \
-                 audiotestsrc is-live=true wave=ticks ! opusenc ! jframeenc name=aenc key={key} ! rtpopuspay pt=111 ! \
-                   application/x-rtp,media=audio,encoding-name=OPUS,payload=111,clock-rate=48000 ! wb."
+                   {video_encoder} ! jframeenc name=venc {encryption} ! {video_pay} pt=96 ! \
+                   application/x-rtp,media=video,encoding-name={encoding_name},payload=96,clock-rate=90000 ! wb. \
+                 audiotestsrc is-live=true wave=ticks ! opusenc ! jframeenc name=aenc {encryption} ! {audio_pay} pt=111 ! \
+                   application/x-rtp,media=audio,encoding-name=OPUS,payload=111,clock-rate=48000 ! wb.",
+                video_encoder = media.video_encoder(),
+                encryption = media.encryption(key),
+                video_pay = media.payloader("video"),
+                encoding_name = media.encoding_name(),
+                audio_pay = media.payloader("audio"),
             )
         } else {
             String::new()
@@ -50,16 +107,16 @@ impl Peer {
         let webrtc = by_name(pipeline.upcast_ref(), "wb")?;
         common::loopback_ice::use_loopback_only(&webrtc)?;
         let peer = Peer { pipeline, webrtc, video_decoded: Counter::default(), audio_decoded: Counter::default() };
-        peer.decode_incoming(receiver_key.to_owned());
+        peer.decode_incoming(media, receiver_key.to_owned());
         Ok(peer)
     }
 
     /// Links each incoming stream to depayloader ! jframedec ! decoder.
-    fn decode_incoming(&self, key: String) {
+    fn decode_incoming(&self, media: Media, key: String) {
         let (video, audio) = (self.video_decoded.clone(), self.audio_decoded.clone());
         self.webrtc.connect_pad_added(move |webrtc, pad| {
             let Some(bin) = webrtc.parent().and_downcast::<gst::Bin>() else { return };
-            if let Err(e) = link_decoder(&bin, pad, &key, &video, &audio) {
+            if let Err(e) = link_decoder(&bin, pad, media, &key, &video, &audio) {
                 eprintln!("cannot decode {}: {e}", pad.name());
             }
         });
@@ -102,30 +159,21 @@ impl Peer {
     }
 }
 
-fn link_decoder(parent: &gst::Bin, pad: &gst::Pad, key: &str, video: &Counter, audio: &Counter) -> Result<()> {
+fn link_decoder(parent: &gst::Bin, pad: &gst::Pad, kind: Media, key: &str, video: &Counter, audio: &Counter) -> Result<()> {
     if pad.direction() != gst::PadDirection::Src {
         return Ok(());
     }
     let caps = pad.current_caps().ok_or("incoming pad without caps")?;
     let media = caps.structure(0).and_then(|s| s.get::<String>("media").ok()).unwrap_or_default();
     let (description, counter) = match media.as_str() {
-        "video" => (
-            format!(
-                "rtpvp8depay request-keyframe=true wait-for-keyframe=true ! jframedec name=vdec key={key} ! \
-                 vp8dec name=vp8dec ! fakesink sync=false"
-            ),
-            video,
-        ),
-        "audio" => (
-            format!("rtpopusdepay ! jframedec name=adec key={key} ! opusdec name=opusdec ! fakesink sync=false"),
-            audio,
-        ),
+        "video" => (kind.video_receiver(key), video),
+        "audio" => (kind.audio_receiver(key), audio),
         other => return Err(format!("unexpected media {other}").into()),
     };
     let bin = gst::parse::bin_from_description(&description, true)?;
     parent.add(&bin)?;
     bin.sync_state_with_parent()?;
-    let decoder = if media == "video" { "vp8dec" } else { "opusdec" };
+    let decoder = if media == "video" { "vdecoder" } else { "adecoder" };
     let decoded = common::pad(bin.upcast_ref(), decoder, "src")?;
     let counting = counter.clone();
     decoded.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
@@ -233,9 +281,13 @@ fn main() -> Result<()> {
     let both_ways = args.flag("--both-ways");
     let key = args.value("--key").unwrap_or(DEFAULT_KEY);
     let receiver_key = args.value("--receiver-key").unwrap_or(key);
+    let media = Media { sframe: args.flag("--sframe"), h264: args.value("--video") == Some("h264") };
+    if media.h264 && !media.sframe {
+        return Err("--video h264 needs --sframe".into());
+    }
 
-    let caller = Peer::new(true, key, key)?;
-    let callee = Peer::new(both_ways, key, receiver_key)?;
+    let caller = Peer::new(media, true, key, key)?;
+    let callee = Peer::new(media, both_ways, key, receiver_key)?;
     connect(&caller, &callee);
     for peer in [&caller, &callee] {
         peer.send_once_connected([&caller.webrtc, &callee.webrtc]);

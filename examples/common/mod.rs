@@ -143,7 +143,13 @@ pub fn stat(element: &gst::Element, field: &str) -> u64 {
 
 /// Frames an element dropped, for any reason.
 pub fn dropped(element: &gst::Element) -> u64 {
-    ["dropped-no-key", "dropped-unknown-key-index", "dropped-authentication-failed", "dropped-malformed"]
+    [
+        "dropped-no-key",
+        "dropped-unknown-key-index",
+        "dropped-authentication-failed",
+        "dropped-malformed",
+        "dropped-replayed",
+    ]
         .iter()
         .map(|field| stat(element, field))
         .sum()

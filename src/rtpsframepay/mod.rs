@@ -40,12 +40,14 @@ pub(crate) const SFRAME_FIELD: &str = "a-sframe";
 
 /// The caps of SFrame ciphertexts of `caps_name` that an RTP stream carries: what a
 /// receiver cannot learn from the stream is fixed (H.264/H.265 byte-stream access units,
-/// AV1 temporal units of OBUs), so both ends agree on it.
+/// AV1 temporal units of OBUs, Opus mono or stereo as RFC 7587 carries it), so both ends
+/// agree on it.
 pub(crate) fn ciphertext_caps(caps_name: &str) -> gst::Caps {
     let caps = gst::Caps::builder("application/x-sframe").field("media-type", caps_name);
     match caps_name {
         "video/x-h264" | "video/x-h265" => caps.field("stream-format", "byte-stream").field("alignment", "au"),
         "video/x-av1" => caps.field("stream-format", "obu-stream").field("alignment", "tu"),
+        "audio/x-opus" => caps.field("channel-mapping-family", 0i32),
         _ => caps,
     }
     .build()
