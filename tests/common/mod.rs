@@ -88,11 +88,12 @@ pub fn current_key_index(element: &gst::Element) -> i32 {
         .expect("current-key-index field")
 }
 
-pub const DROP_COUNTERS: [&str; 4] = [
+pub const DROP_COUNTERS: [&str; 5] = [
     "dropped-no-key",
     "dropped-unknown-key-index",
     "dropped-authentication-failed",
     "dropped-malformed",
+    "dropped-replayed",
 ];
 
 /// The counters that say why frames were dropped, with their values.
