@@ -1,5 +1,6 @@
 //! The elements in a pipeline: `appsrc ! jframeenc ! fakesink` and `appsrc ! jframedec !
-//! fakesink` against `appsrc ! identity ! fakesink` with the same buffers, a flood of
+//! fakesink` (JFrame, and SFrame with AES_128_GCM_SHA256_128) against `appsrc ! identity !
+//! fakesink` with the same buffers, a flood of
 //! frames jframedec cannot decrypt, and input that is not writable. Ends with a table of
 //! the nanoseconds each element adds per buffer, beside a bare AES-GCM seal or open of the
 //! same size measured in the same rounds.
@@ -16,6 +17,7 @@ use std::time::{Duration, Instant};
 use criterion::{BenchmarkId, Criterion};
 use gst::prelude::*;
 use gstjframe::jframe::{Context, DEFAULT_RATCHET_WINDOW, EncryptOutcome, FrameKind, IV_LEN, KeyMode, TRAILER_LEN};
+use gstjframe::sframe::{CipherSuite, KeySet, MAX_HEADER_LEN};
 
 mod bare;
 
@@ -55,6 +57,20 @@ fn frame(size: usize, encrypted: bool) -> Vec<u8> {
     frame
 }
 
+/// SFrame ciphertexts of an Opus-like frame of `size` bytes under `KEY`, each with its
+/// own CTR: the receiver refuses a CTR it has seen.
+fn sframe_frames(size: usize) -> Vec<Vec<u8>> {
+    let mut keys = KeySet::new(CipherSuite::AesGcm128Sha256);
+    keys.insert(0, &KEY).expect("a key");
+    (0..BUFFERS as u64 * 2)
+        .map(|ctr| {
+            let mut frame = vec![0x5a; size];
+            keys.encrypt_vec(0, ctr + (1 << 40), &[], &mut frame).expect("encrypts");
+            frame
+        })
+        .collect()
+}
+
 /// The AES-GCM work an element does per buffer.
 #[derive(Clone, Copy, PartialEq)]
 enum Aead {
@@ -70,7 +86,12 @@ struct Case {
     name: &'static str,
     aead: Aead,
     element: String,
-    frame: Vec<u8>,
+    caps: &'static str,
+    /// The frames, sent in turn.
+    frames: Vec<Vec<u8>>,
+    /// Free bytes before each frame in its memory (an allocation query's prefix, for the
+    /// SFrame header).
+    prefix: usize,
     /// Free bytes after each frame in its memory (encoders that take the allocation
     /// query's padding leave room for the trailer; `vp8enc` leaves none).
     room: usize,
@@ -86,10 +107,14 @@ fn cases(size: usize) -> Vec<Case> {
         name,
         aead,
         element: element.into(),
-        frame: frame.clone(),
+        caps: "audio/x-opus",
+        frames: vec![frame.clone()],
+        prefix: 0,
         room,
         shared,
     };
+    let sframe_enc = format!("jframeenc format=sframe key={}", hex(&KEY));
+    let sframe_dec = format!("jframedec format=sframe key={}", hex(&KEY));
     vec![
         case("identity", Aead::None, "identity", &plain, TRAILER_LEN, false),
         case("jframeenc", Aead::Seal, &enc, &plain, TRAILER_LEN, false),
@@ -97,14 +122,21 @@ fn cases(size: usize) -> Vec<Case> {
         case("jframeenc, not writable", Aead::Seal, &enc, &plain, TRAILER_LEN, true),
         case("jframedec", Aead::Open, &dec(&KEY), &sealed, 0, false),
         case("jframedec, wrong key", Aead::FailedOpens, &dec(&OTHER_KEY), &sealed, 0, false),
+        Case { prefix: MAX_HEADER_LEN, ..case("jframeenc format=sframe", Aead::Seal, &sframe_enc, &plain, TRAILER_LEN, false) },
+        case("jframeenc format=sframe, no room", Aead::Seal, &sframe_enc, &plain, 0, false),
+        Case {
+            caps: "application/x-sframe,media-type=audio/x-opus",
+            frames: sframe_frames(size),
+            ..case("jframedec format=sframe", Aead::Open, &sframe_dec, &plain, 0, false)
+        },
     ]
 }
 
-/// A new buffer holding `frame`, with `room` free bytes after it.
-fn fresh(frame: &[u8], room: usize) -> gst::Buffer {
-    let mut buffer = gst::Buffer::with_size(frame.len() + room).expect("a buffer");
+/// A new buffer holding `frame`, with `prefix` free bytes before it and `room` after it.
+fn fresh(frame: &[u8], prefix: usize, room: usize) -> gst::Buffer {
+    let mut buffer = gst::Buffer::with_size(prefix + frame.len() + room).expect("a buffer");
     let writable = buffer.get_mut().expect("a new buffer is writable");
-    writable.set_size(frame.len());
+    writable.resize(prefix..prefix + frame.len()).expect("within the buffer");
     writable.copy_from_slice(0, frame).expect("the frame fits");
     buffer
 }
@@ -121,15 +153,15 @@ struct Feed {
 /// Time to make `count` buffers and push them through `appsrc ! <element> ! fakesink`.
 fn run(case: &Case, count: usize) -> Duration {
     let pipeline = gst::parse::launch(&format!(
-        "appsrc name=src format=time caps=audio/x-opus ! {} ! fakesink sync=false",
-        case.element
+        "appsrc name=src format=time caps={} ! {} ! fakesink sync=false",
+        case.caps, case.element
     ))
     .expect("pipeline")
     .downcast::<gst::Pipeline>()
     .expect("a pipeline");
     let src = pipeline.by_name("src").and_downcast::<gst_app::AppSrc>().expect("appsrc");
     let feed = Arc::new(Mutex::new(Feed::default()));
-    let (frame, room, shared) = (case.frame.clone(), case.room, case.shared);
+    let (frames, prefix, room, shared) = (case.frames.clone(), case.prefix, case.room, case.shared);
     let feeding = feed.clone();
     // Called in the streaming thread when the queue is empty: the buffers of the batch
     // before have all gone through.
@@ -144,7 +176,7 @@ fn run(case: &Case, count: usize) -> Duration {
             return;
         }
         for _ in 0..BATCH.min(count - feed.made) {
-            let buffer = fresh(&frame, room);
+            let buffer = fresh(&frames[feed.made % frames.len()], prefix, room);
             if shared {
                 feed.kept.push(buffer.clone());
             }
@@ -238,8 +270,12 @@ fn summary() {
             let added = cost - identity;
             let against_aead = match case.aead {
                 Aead::None => String::new(),
-                Aead::Seal => format!("beyond the AEAD {:>5.0} (target at most 100)", added - seal),
-                Aead::Open => format!("beyond the AEAD {:>5.0} (target at most 100)", added - open),
+                Aead::Seal => {
+                    format!("beyond the AEAD {:>5.0} (target at most 100), {:.2}x the AEAD", added - seal, added / seal)
+                }
+                Aead::Open => {
+                    format!("beyond the AEAD {:>5.0} (target at most 100), {:.2}x the AEAD", added - open, added / open)
+                }
                 Aead::FailedOpens => {
                     format!("{:.1} failed bare opens (budget {})", added / failed_open, DEFAULT_RATCHET_WINDOW + 1)
                 }

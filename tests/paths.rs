@@ -166,3 +166,19 @@ fn recording_of_decrypted_frames_plays_back() {
     assert!(audio.load(std::sync::atomic::Ordering::Relaxed) >= 100, "the audio track decodes");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn webrtc_call_with_sframe_follows_a_new_kid_and_a_ratchet() {
+    for video in ["vp8", "h264"] {
+        let args = ["--sframe", "--video", video, "--seconds", "6", "--rotate-at", "2", "--ratchet-at", "4"];
+        let figures = run_example("webrtc-call", &args);
+        for line in ["video", "audio"] {
+            let sent = get(&figures, line, "sent");
+            assert!(sent >= 100, "{video} {line}: frames sent");
+            // At most the frames still on their way when the call ends are not counted.
+            assert!(get(&figures, line, "decoded") + 2 >= sent, "{video} {line}: every frame decoded");
+            assert_eq!(get(&figures, line, "dropped"), 0, "{video} {line}: no decryption failure");
+            assert_eq!(get(&figures, line, "ratchets"), 1, "{video} {line}: the receiver followed the ratchet");
+        }
+    }
+}
