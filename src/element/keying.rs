@@ -8,16 +8,15 @@ use glib::prelude::*;
 use glib::subclass::prelude::*;
 use gst::prelude::*;
 
-use sha2::{Digest, Sha256};
-use zeroize::Zeroizing;
-
 use super::filter::FrameFilter;
 use super::media::Media;
 use super::stats::{KeyId, Stats, StreamState, state_message, update_reported};
 use crate::jframe::verification::VerificationCode;
-use crate::jframe::{KeyMode, KeySource, Secret};
+use crate::jframe::{KeyMode, Secret};
 use crate::keystore::settings::{FormatSetting as Format, FormatSettings, describe};
-use crate::keystore::{KEY_STORE_CONTEXT, KeyStore, LocalKeys, Participant, SharedLocalKeys, code_text};
+use crate::keystore::{
+    KEY_STORE_CONTEXT, KeyStore, LocalKeys, Participant, SharedLocalKeys, code_text, passphrase_key,
+};
 
 /// An element's settings and counters. Frames lock it only to find their keys and to
 /// count; the encryption itself runs under the lock of the element's working copy of
@@ -231,21 +230,16 @@ impl Keying {
             return Err(format!("key index {index} is above {KEY_INDEX_MAX}"));
         }
         self.use_rules()?;
-        let digest;
-        let source = match (key, format) {
-            (KeyInput::Bytes(bytes), _) => KeySource::Bytes(bytes),
-            // lib-jitsi-meet and SFrame have no passphrases: key material = SHA-256 of the passphrase.
-            (KeyInput::Passphrase(passphrase), Format::Jitsi | Format::SFrame) => {
-                digest = passphrase_key(passphrase);
-                KeySource::Bytes(&digest)
-            }
-            (KeyInput::Passphrase(passphrase), Format::LiveKit) => KeySource::Passphrase(passphrase),
-        };
-        let result = match (format, source) {
+        // The participant's rules are this element's now: its passphrase convention is the format's.
+        let result = match (format, key) {
             (Format::SFrame, _) if mode == KeyMode::Raw => Err(crate::keystore::KeyError::SFrameRawKey),
-            (Format::SFrame, KeySource::Bytes(bytes)) => participant.set_sframe_key(index, bytes),
+            (Format::SFrame, KeyInput::Bytes(bytes)) => participant.set_sframe_key(index, bytes),
+            (Format::SFrame, KeyInput::Passphrase(passphrase)) => {
+                participant.set_sframe_key(index, &passphrase_key(passphrase))
+            }
             // Checked above: at most KEY_INDEX_MAX.
-            (_, source) => participant.set_key_from(index as u32, source, mode),
+            (_, KeyInput::Bytes(bytes)) => participant.set_key(index as u32, bytes, mode),
+            (_, KeyInput::Passphrase(passphrase)) => participant.set_passphrase(index as u32, passphrase, mode),
         };
         result.map_err(|e| format!("key refused: {e}"))
     }
@@ -365,16 +359,6 @@ pub fn current_key(format: Format, local: &mut LocalKeys) -> Option<KeyId> {
         Format::SFrame => local.sframe().current.map(KeyId::Kid),
         _ => local.ctx().0.keys().current_index().map(KeyId::Index),
     }
-}
-
-/// The key a passphrase stands for, its SHA-256, leaving no unwiped copy behind (the
-/// caller wipes the passphrase, sha2's `zeroize` feature the hasher state).
-fn passphrase_key(passphrase: &[u8]) -> Secret {
-    let mut hasher = Sha256::new();
-    hasher.update(passphrase);
-    let mut key = Zeroizing::new([0u8; 32]);
-    hasher.finalize_into((&mut *key).into());
-    Secret::new(key.to_vec())
 }
 
 pub(super) fn buffer_bytes(buffer: &gst::Buffer) -> Option<Secret> {

@@ -4,10 +4,13 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
 use super::KeyError;
 use super::sframe_keys::{SFrameKeys, SFrameRules};
 use crate::jframe::verification::VerificationCode;
-use crate::jframe::{self, Context, KeyMode, KeyRing, KeySource, Rules};
+use crate::jframe::{self, Context, Format, KeyMode, KeyRing, KeySource, Rules, Secret};
 use crate::lock;
 
 /// The rules of a participant's keys: JFrame's or LiveKit's (a key ring), or SFrame's
@@ -236,6 +239,22 @@ impl Participant {
         })
     }
 
+    /// Installs the key of a passphrase at `index` and makes it current. LiveKit's rules
+    /// derive it with PBKDF2 (100 000 rounds: call it off the streaming thread); JFrame's
+    /// and SFrame's have no passphrase of their own, so the key is the SHA-256 of the
+    /// passphrase (lib-jitsi-meet's documented convention), used as `mode` says (under
+    /// SFrame's rules as the base key of KID `index`).
+    pub fn set_passphrase(&self, index: u32, passphrase: &[u8], mode: KeyMode) -> Result<(), KeyError> {
+        let format = match &lock(&self.keys).rules {
+            KeyRules::Frame(rules) => Some(rules.format),
+            KeyRules::SFrame(_) => None,
+        };
+        match format {
+            Some(Format::JFrame) | None => self.set_key_from(index, KeySource::Bytes(&passphrase_key(passphrase)), mode),
+            Some(Format::LiveKit) => self.set_key_from(index, KeySource::Passphrase(passphrase), mode),
+        }
+    }
+
     /// Ratchets the current key in place (a sender, when someone joins); under SFrame's
     /// rules, to the next KID (RFC 9605 §5.1).
     pub fn ratchet(&self) -> Result<(), KeyError> {
@@ -371,4 +390,14 @@ impl LocalKeys {
             KeyRules::SFrame(_) => self.participant.verification_code(),
         }
     }
+}
+
+/// The key a passphrase stands for, its SHA-256, leaving no unwiped copy behind (the
+/// caller wipes the passphrase, sha2's `zeroize` feature the hasher state).
+pub fn passphrase_key(passphrase: &[u8]) -> Secret {
+    let mut hasher = Sha256::new();
+    hasher.update(passphrase);
+    let mut key = Zeroizing::new([0u8; 32]);
+    hasher.finalize_into((&mut *key).into());
+    Secret::new(key.to_vec())
 }

@@ -6,7 +6,7 @@ use gst::glib;
 use super::{KeyRules, SFrameRules};
 use crate::jframe::{
     Format, KEY_RING_SIZE, KeyDerivation, KeyMode, KeySize, LIVEKIT_DEFAULT_FAILURE_TOLERANCE,
-    LIVEKIT_DEFAULT_RATCHET_SALT, Rules,
+    LIVEKIT_DEFAULT_RATCHET_SALT, MAX_KEY_RING_SIZE, Rules,
 };
 use crate::sframe::CipherSuite;
 
@@ -79,6 +79,20 @@ pub enum CipherSuiteSetting {
 }
 
 impl CipherSuiteSetting {
+    fn of(suite: CipherSuite) -> CipherSuiteSetting {
+        let all = [
+            CipherSuiteSetting::AesCtr128HmacSha256Tag80,
+            CipherSuiteSetting::AesCtr128HmacSha256Tag64,
+            CipherSuiteSetting::AesCtr128HmacSha256Tag32,
+            CipherSuiteSetting::AesGcm128Sha256,
+            CipherSuiteSetting::AesGcm256Sha512,
+            CipherSuiteSetting::AesCtr256HmacSha512Tag80,
+            CipherSuiteSetting::AesCtr256HmacSha512Tag64,
+            CipherSuiteSetting::AesCtr256HmacSha512Tag32,
+        ];
+        all.into_iter().find(|setting| setting.suite() == suite).unwrap_or_default()
+    }
+
     pub fn suite(self) -> CipherSuite {
         // Both enums hold the registry values.
         CipherSuite::from_id(self as u16).unwrap_or(CipherSuite::AesGcm128Sha256)
@@ -185,4 +199,113 @@ pub fn describe(rules: &KeyRules) -> String {
             rules.failure_tolerance.map_or(-1, i64::from),
         ),
     }
+}
+
+/// Name of the structure that carries a participant's rules (the key store's `set-rules`
+/// and `get-rules`).
+pub const RULES_NAME: &str = "application/x-jframe-rules";
+
+impl FormatSettings {
+    /// The settings a structure gives, under the names of the elements' properties:
+    /// `format` (`jitsi`, `livekit` or `sframe`), `ratchet-salt`, `key-size` (128 or 256),
+    /// `key-ring-size` (1 to 256), `failure-tolerance` (-1 = never), `cipher-suite` (the
+    /// registry value, 1 to 8) and `sframe-ratchet-bits` (0 to 63); a field left out
+    /// keeps its default. Any other field, or a value out of range, is refused with the reason.
+    pub fn from_structure(structure: &gst::StructureRef) -> Result<FormatSettings, String> {
+        let mut settings = FormatSettings::default();
+        for (field, value) in structure.iter() {
+            let number = || integer(value).ok_or_else(|| format!("{field}: not an integer"));
+            match field.as_str() {
+                "format" => {
+                    settings.format = match value.get::<FormatSetting>() {
+                        Ok(format) => format,
+                        Err(_) => by_nick(value).ok_or("format: jitsi, livekit or sframe")?,
+                    }
+                }
+                "ratchet-salt" => {
+                    settings.ratchet_salt = value.get::<String>().map_err(|_| "ratchet-salt: not a string")?;
+                }
+                "key-size" => {
+                    settings.key_size = match number()? {
+                        128 => KeySizeSetting::Aes128,
+                        256 => KeySizeSetting::Aes256,
+                        size => return Err(format!("key-size: 128 or 256, not {size}")),
+                    }
+                }
+                "key-ring-size" => {
+                    settings.key_ring_size = u32::try_from(number()?)
+                        .ok()
+                        .filter(|size| (1..=MAX_KEY_RING_SIZE as u32).contains(size))
+                        .ok_or_else(|| format!("key-ring-size: 1 to {MAX_KEY_RING_SIZE}"))?;
+                }
+                "failure-tolerance" => {
+                    settings.failure_tolerance =
+                        i32::try_from(number()?).ok().filter(|n| *n >= -1).ok_or("failure-tolerance: -1 or more")?;
+                }
+                "cipher-suite" => {
+                    let id = u16::try_from(number()?).map_err(|_| "cipher-suite: 1 to 8")?;
+                    let suite = CipherSuite::from_id(id).map_err(|e| e.to_string())?;
+                    settings.cipher_suite = CipherSuiteSetting::of(suite);
+                }
+                "sframe-ratchet-bits" => {
+                    settings.sframe_ratchet_bits = u32::try_from(number()?)
+                        .ok()
+                        .filter(|bits| *bits <= MAX_SFRAME_RATCHET_BITS)
+                        .ok_or("sframe-ratchet-bits: 0 to 63")?;
+                }
+                other => return Err(format!("unknown field {other}")),
+            }
+        }
+        Ok(settings)
+    }
+}
+
+/// Rules as a structure of the fields [`FormatSettings::from_structure`] reads.
+pub fn rules_structure(rules: &KeyRules) -> gst::Structure {
+    let rules = match rules {
+        KeyRules::Frame(rules) => rules,
+        KeyRules::SFrame(rules) => {
+            return gst::Structure::builder(RULES_NAME)
+                .field("format", format_nick(FormatSetting::SFrame))
+                .field("cipher-suite", i32::from(rules.suite.id()))
+                .field("sframe-ratchet-bits", i32::from(rules.ratchet_bits))
+                .build();
+        }
+    };
+    let format = match rules.format {
+        Format::JFrame => FormatSetting::Jitsi,
+        Format::LiveKit => FormatSetting::LiveKit,
+    };
+    let mut structure = gst::Structure::builder(RULES_NAME).field("format", format_nick(format)).build();
+    if rules.format == Format::LiveKit {
+        structure.set("ratchet-salt", String::from_utf8_lossy(&rules.key_derivation.ratchet_salt).into_owned());
+        structure.set("key-size", (rules.key_derivation.key_size.bytes() * 8) as i32);
+        structure.set("key-ring-size", rules.key_ring_size as i32);
+        structure.set("failure-tolerance", rules.failure_tolerance.map_or(-1, |n| n as i32));
+    }
+    structure
+}
+
+fn format_nick(format: FormatSetting) -> &'static str {
+    match format {
+        FormatSetting::Jitsi => "jitsi",
+        FormatSetting::LiveKit => "livekit",
+        FormatSetting::SFrame => "sframe",
+    }
+}
+
+fn by_nick(value: &glib::SendValue) -> Option<FormatSetting> {
+    let nick = value.get::<&str>().ok()?;
+    [FormatSetting::Jitsi, FormatSetting::LiveKit, FormatSetting::SFrame].into_iter().find(|format| format_nick(*format) == nick)
+}
+
+/// An integer field of any of GLib's integer types.
+fn integer(value: &glib::SendValue) -> Option<i64> {
+    value
+        .get::<i32>()
+        .map(i64::from)
+        .or_else(|_| value.get::<u32>().map(i64::from))
+        .or_else(|_| value.get::<i64>())
+        .ok()
+        .or_else(|| value.get::<u64>().ok().and_then(|n| i64::try_from(n).ok()))
 }
