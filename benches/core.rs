@@ -1,4 +1,4 @@
-//! Cost of the JFrame core beside the bare AES-GCM it is built on.
+//! Cost of the JFrame core, and of the SFrame core, beside the bare AES-GCM they are built on.
 //!
 //! `cargo bench --bench core` (aes-gcm) or `cargo bench --bench core --features ring`.
 //! Every frame operation is measured twice in the same run: through `Context` and as a
@@ -23,6 +23,7 @@ const IV: [u8; IV_LEN] = [7; IV_LEN];
 const BATCH_BYTES: usize = 256 * 1024;
 
 mod bare;
+mod sframe;
 
 /// Times `routine` on fresh copies of `frame`, so that the bytes it changes in place
 /// are restored outside the timed loop.
@@ -227,14 +228,15 @@ fn keys(c: &mut Criterion, rows: &mut Vec<Row>) {
 
 fn print_table(rows: &[Row]) {
     println!();
-    println!("JFrame core vs bare ({}): ns per operation, fastest of {ROUNDS} interleaved batches", bare::BACKEND);
+    println!("Core (JFrame, SFrame) vs bare ({}): ns per operation, fastest of {ROUNDS} interleaved batches", bare::BACKEND);
     println!("{:<22} {:>10} {:>10} {:>7}", "operation", "core", "bare", "ratio");
     for Row { name, core, bare } in rows {
         println!("{name:<22} {core:>10.0} {bare:>10.0} {:>7.3}", core / bare);
     }
     println!(
         "(bare: AES-128-GCM seal/open of the same bytes; for wrong-key, {} failed opens (window {}), each under \
-         a key of its own; for wrong-key/..:1, one failed open; for keys/*, one ratchet + AES key derivation)",
+         a key of its own; for wrong-key/..:1, one failed open; for keys/*, one ratchet + AES key derivation; \
+         for sframe-*, aes-gcm's AES-128/256-GCM seal/open of the same bytes with the header as AAD)",
         DEFAULT_RATCHET_WINDOW + 1,
         DEFAULT_RATCHET_WINDOW,
     );
@@ -250,6 +252,7 @@ fn main() {
     frames(&mut c, &mut rows);
     wrong_key_flood(&mut c, &mut rows);
     keys(&mut c, &mut rows);
+    sframe::frames(&mut c, &mut rows);
     c.final_summary();
     print_table(&rows);
 }

@@ -101,10 +101,10 @@ impl KeySet {
 
     /// Makes KIDs carry ratchet steps (§5.1), or not (`None`, the default).
     pub fn set_ratchet(&mut self, ratchet: Option<Ratchet>) -> Result<(), KeyError> {
-        if let Some(Ratchet { step_bits, .. }) = ratchet {
-            if !(1..=63).contains(&step_bits) {
-                return Err(KeyError::BadRatchetBits(step_bits));
-            }
+        if let Some(Ratchet { step_bits, .. }) = ratchet
+            && !(1..=63).contains(&step_bits)
+        {
+            return Err(KeyError::BadRatchetBits(step_bits));
         }
         self.ratchet = ratchet;
         Ok(())
