@@ -252,7 +252,8 @@ fn stats_count_frames_bytes_and_drops() {
             ("dropped-no-key", 1),
             ("dropped-unknown-key-index", 1),
             ("dropped-authentication-failed", 1),
-            ("dropped-malformed", 1)
+            ("dropped-malformed", 1),
+            ("dropped-replayed", 0),
         ]
     );
     assert_eq!(stat(&dec.element, "frames-processed"), n);
