@@ -1,17 +1,17 @@
 //! The dependencies between the parts of `src/` point one way: elements -> shared
 //! element code (`element/`) -> key store (`keystore/`) -> core (`jframe/`), and the
 //! GStreamer-free cores use no GStreamer. Checked on the `crate::` paths of each file
-//! (the code names other parts of the crate only through them; `crate::lock` is a
-//! helper of the crate root that any part may use).
+//! (the code names other parts of the crate only through them; `crate::lock` and
+//! `crate::random` are helpers of the crate root).
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
 /// The parts of the crate a folder of `src/` may name, besides itself.
 const ALLOWED: &[(&str, &[&str])] = &[
-    ("jframe", &[]),
+    ("jframe", &["random"]),
     ("olm", &[]),
-    ("sframe", &[]),
+    ("sframe", &["random"]),
     ("keystore", &["jframe", "sframe", "lock"]),
     ("element", &["jframe", "sframe", "keystore", "lock"]),
     // The payloaders treat frames as opaque bytes: no keys, no crypto. The SFrame ones use

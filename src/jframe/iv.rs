@@ -19,6 +19,7 @@ use std::collections::HashMap;
 
 use super::frame::IV_LEN;
 use super::rules::Format;
+use crate::random::random_u64;
 
 /// The reference's modulus for the IV's counter field (0xFFFF, not 0x10000).
 pub const REFERENCE_COUNTER_MODULUS: u64 = 0xFFFF;
@@ -123,16 +124,4 @@ impl Iterator for IvSequence {
 /// A random u32, e.g. for a default SSRC.
 pub fn random_u32() -> u32 {
     (random_u64() >> 32) as u32
-}
-
-pub(crate) fn random_u64() -> u64 {
-    // The OS generator only fails on systems without one; fall back to the clock and
-    // the address of a local so that at least instances still differ.
-    getrandom::u64().unwrap_or_else(|_| {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64);
-        let local = 0u8;
-        nanos ^ (&local as *const u8 as u64).rotate_left(32)
-    })
 }

@@ -19,7 +19,7 @@ pub struct CtrSequence {
 impl CtrSequence {
     /// Starts at a random value below 2^63.
     pub fn new() -> CtrSequence {
-        CtrSequence::starting_at(crate::jframe::iv::random_u64() >> 1)
+        CtrSequence::starting_at(crate::random::random_u64() >> 1)
     }
 
     pub fn starting_at(ctr: u64) -> CtrSequence {
