@@ -9,6 +9,7 @@ mod jframedec;
 mod jframeenc;
 mod keying;
 pub mod keystore;
+pub mod olm;
 mod vp8pay;
 
 pub use jframedec::JFrameDec;
