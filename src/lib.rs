@@ -10,6 +10,7 @@ pub mod jframe;
 mod jframedec;
 mod jframeenc;
 pub mod keystore;
+pub mod olm;
 mod random;
 mod rtpsframedepay;
 mod rtpsframepay;
