@@ -8,6 +8,7 @@ pub mod jframe;
 mod jframedec;
 mod jframeenc;
 pub mod keystore;
+pub mod olm;
 mod vp8pay;
 
 pub use jframedec::JFrameDec;
