@@ -1,5 +1,6 @@
 //! GStreamer plugin `jframe`: end-to-end media encryption in the JFrame format of
-//! lib-jitsi-meet, with the elements `jframeenc` and `jframedec`.
+//! lib-jitsi-meet, with the elements `jframeenc` and `jframedec`, and `jframeolm`, which takes
+//! part in lib-jitsi-meet's Olm key exchange and gives them their keys.
 
 use gst::glib;
 
@@ -7,12 +8,14 @@ mod element;
 pub mod jframe;
 mod jframedec;
 mod jframeenc;
+mod jframeolm;
 pub mod keystore;
 pub mod olm;
 mod vp8pay;
 
 pub use jframedec::JFrameDec;
 pub use jframeenc::JFrameEnc;
+pub use jframeolm::JFrameOlm;
 pub use keystore::KeyStore;
 
 /// Locks a mutex; a panic elsewhere while it was held does not stop the stream.
@@ -24,6 +27,7 @@ fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     jframeenc::register(plugin)?;
     jframedec::register(plugin)?;
     vp8pay::register(plugin)?;
+    jframeolm::register(plugin)?;
     Ok(())
 }
 
