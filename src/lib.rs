@@ -3,6 +3,7 @@
 //! part in lib-jitsi-meet's Olm key exchange and gives them their keys.
 
 use gst::glib;
+use gst::prelude::*;
 
 mod element;
 pub mod jframe;
@@ -24,6 +25,9 @@ pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, 
 }
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    // Registered with the plugin, so that applications find the store's type by name
+    // (`GstJFrameKeyStore`) once the plugin is loaded.
+    KeyStore::static_type();
     jframeenc::register(plugin)?;
     jframedec::register(plugin)?;
     vp8pay::register(plugin)?;

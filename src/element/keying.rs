@@ -8,14 +8,11 @@ use glib::prelude::*;
 use glib::subclass::prelude::*;
 use gst::prelude::*;
 
-use sha2::{Digest, Sha256};
-use zeroize::Zeroizing;
-
 use super::filter::FrameFilter;
 use super::media::Media;
 use super::stats::{Stats, StreamState, state_message, update_reported};
 use crate::jframe::verification::VerificationCode;
-use crate::jframe::{Format, KeyMode, KeySource, Secret};
+use crate::jframe::{Format, KeyMode, Secret};
 use crate::keystore::settings::{FormatSettings, describe};
 use crate::keystore::{KEY_STORE_CONTEXT, KeyStore, LocalKeys, Participant, SharedLocalKeys, code_text};
 
@@ -216,21 +213,16 @@ impl Keying {
             return Err(format!("key index {index} is above {KEY_INDEX_MAX}"));
         }
         self.use_rules()?;
-        let (participant, format, mode) = {
+        let (participant, mode) = {
             let state = self.lock();
-            (state.participant.clone(), state.format(), state.key_mode)
+            (state.participant.clone(), state.key_mode)
         };
-        let digest;
-        let source = match (key, format) {
-            (KeyInput::Bytes(bytes), _) => KeySource::Bytes(bytes),
-            // lib-jitsi-meet has no passphrases: key material = SHA-256 of the passphrase.
-            (KeyInput::Passphrase(passphrase), Format::JFrame) => {
-                digest = passphrase_key(passphrase);
-                KeySource::Bytes(&digest)
-            }
-            (KeyInput::Passphrase(passphrase), Format::LiveKit) => KeySource::Passphrase(passphrase),
+        // The participant's rules are this element's now: its passphrase convention is the format's.
+        let result = match key {
+            KeyInput::Bytes(bytes) => participant.set_key(index, bytes, mode),
+            KeyInput::Passphrase(passphrase) => participant.set_passphrase(index, passphrase, mode),
         };
-        participant.set_key_from(index, source, mode).map_err(|e| format!("key refused: {e}"))
+        result.map_err(|e| format!("key refused: {e}"))
     }
 
     /// Ratchets the participant's current key in place (a sender, when someone joins).
@@ -312,16 +304,6 @@ where
             })
             .build(),
     ]
-}
-
-/// The key a passphrase stands for, its SHA-256, leaving no unwiped copy behind (the
-/// caller wipes the passphrase, sha2's `zeroize` feature the hasher state).
-fn passphrase_key(passphrase: &[u8]) -> Secret {
-    let mut hasher = Sha256::new();
-    hasher.update(passphrase);
-    let mut key = Zeroizing::new([0u8; 32]);
-    hasher.finalize_into((&mut *key).into());
-    Secret::new(key.to_vec())
 }
 
 pub(super) fn buffer_bytes(buffer: &gst::Buffer) -> Option<Secret> {

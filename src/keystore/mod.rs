@@ -13,7 +13,7 @@ use gst::glib;
 use gst::subclass::prelude::*;
 
 use crate::jframe::verification::VerificationCode;
-use crate::jframe::{KeyError, KeyMode, KeySource, Rules, RulesError};
+use crate::jframe::{KeyError, KeyMode, Rules, RulesError};
 
 mod imp;
 mod participant;
@@ -75,13 +75,22 @@ impl KeyStore {
         self.participant(participant).set_rules(rules)
     }
 
-    /// Installs a key derived from a passphrase for a participant at `index` and makes it
-    /// current: PBKDF2 under LiveKit's rules (100 000 rounds: call it off the streaming
-    /// thread). JFrame's rules have no passphrase of their own (see the elements'
-    /// `passphrase` property for the convention they use).
+    /// The format rules of a participant's keys.
+    pub fn rules(&self, participant: &str) -> Rules {
+        self.participant(participant).rules()
+    }
+
+    /// Installs the key of a passphrase for a participant at `index` and makes it current,
+    /// as the elements' `passphrase` property does: PBKDF2 under LiveKit's rules (100 000
+    /// rounds: call it off the streaming thread), under JFrame's the SHA-256 of the
+    /// passphrase as key material.
     pub fn set_passphrase(&self, participant: &str, index: u32, passphrase: &str) -> Result<(), KeyError> {
-        let source = KeySource::Passphrase(passphrase.as_bytes());
-        self.participant(participant).set_key_from(index, source, KeyMode::Derived)
+        self.participant(participant).set_passphrase(index, passphrase.as_bytes(), KeyMode::Derived)
+    }
+
+    /// Empties every slot of a participant's keys.
+    pub fn clear_keys(&self, participant: &str) {
+        self.participant(participant).clear();
     }
 
     /// Ratchets a participant's current key in place, as a sender does when someone joins.

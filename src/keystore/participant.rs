@@ -4,8 +4,11 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
 use crate::jframe::verification::VerificationCode;
-use crate::jframe::{Context, KeyError, KeyMode, KeyRing, KeySource, Rules, RulesError};
+use crate::jframe::{Context, Format, KeyError, KeyMode, KeyRing, KeySource, Rules, RulesError, Secret};
 use crate::lock;
 
 /// The keys the application set for one participant, and the format rules they follow.
@@ -165,6 +168,18 @@ impl Participant {
         })
     }
 
+    /// Installs the key of a passphrase at `index` and makes it current. LiveKit's rules
+    /// derive it with PBKDF2 (100 000 rounds: call it off the streaming thread); JFrame's
+    /// have no passphrase of their own, so the key is the SHA-256 of the passphrase
+    /// (lib-jitsi-meet's documented convention), used as `mode` says.
+    pub fn set_passphrase(&self, index: u32, passphrase: &[u8], mode: KeyMode) -> Result<(), KeyError> {
+        let format = lock(&self.keys).rules.format;
+        match format {
+            Format::JFrame => self.set_key_from(index, KeySource::Bytes(&passphrase_key(passphrase)), mode),
+            Format::LiveKit => self.set_key_from(index, KeySource::Passphrase(passphrase), mode),
+        }
+    }
+
     /// Ratchets the current key in place (a sender, when someone joins).
     pub fn ratchet(&self) -> Result<(), KeyError> {
         self.change(|keys| {
@@ -262,4 +277,14 @@ impl LocalKeys {
     pub fn verification_code(&self) -> Option<VerificationCode> {
         current_code(self.ctx.keys())
     }
+}
+
+/// The key a passphrase stands for, its SHA-256, leaving no unwiped copy behind (the
+/// caller wipes the passphrase, sha2's `zeroize` feature the hasher state).
+fn passphrase_key(passphrase: &[u8]) -> Secret {
+    let mut hasher = Sha256::new();
+    hasher.update(passphrase);
+    let mut key = Zeroizing::new([0u8; 32]);
+    hasher.finalize_into((&mut *key).into());
+    Secret::new(key.to_vec())
 }

@@ -5,7 +5,7 @@ use gst::glib;
 
 use crate::jframe::{
     Format, KEY_RING_SIZE, KeyDerivation, KeyMode, KeySize, LIVEKIT_DEFAULT_FAILURE_TOLERANCE,
-    LIVEKIT_DEFAULT_RATCHET_SALT, Rules,
+    LIVEKIT_DEFAULT_RATCHET_SALT, MAX_KEY_RING_SIZE, Rules,
 };
 
 /// How the bytes given as a key become an AES key.
@@ -130,4 +130,90 @@ pub fn describe(rules: &Rules) -> String {
             rules.failure_tolerance.map_or(-1, i64::from),
         ),
     }
+}
+
+/// Name of the structure that carries a participant's rules (the key store's `set-rules`
+/// and `get-rules`).
+pub const RULES_NAME: &str = "application/x-jframe-rules";
+
+impl FormatSettings {
+    /// The settings a structure gives, under the names of the elements' properties:
+    /// `format` (`jitsi` or `livekit`), `ratchet-salt`, `key-size` (128 or 256),
+    /// `key-ring-size` (1 to 256) and `failure-tolerance` (-1 = never); a field left out
+    /// keeps its default. Any other field, or a value out of range, is refused with the reason.
+    pub fn from_structure(structure: &gst::StructureRef) -> Result<FormatSettings, String> {
+        let mut settings = FormatSettings::default();
+        for (field, value) in structure.iter() {
+            let number = || integer(value).ok_or_else(|| format!("{field}: not an integer"));
+            match field.as_str() {
+                "format" => {
+                    settings.format = match value.get::<FormatSetting>() {
+                        Ok(format) => format,
+                        Err(_) => by_nick(value).ok_or("format: jitsi or livekit")?,
+                    }
+                }
+                "ratchet-salt" => {
+                    settings.ratchet_salt = value.get::<String>().map_err(|_| "ratchet-salt: not a string")?;
+                }
+                "key-size" => {
+                    settings.key_size = match number()? {
+                        128 => KeySizeSetting::Aes128,
+                        256 => KeySizeSetting::Aes256,
+                        size => return Err(format!("key-size: 128 or 256, not {size}")),
+                    }
+                }
+                "key-ring-size" => {
+                    settings.key_ring_size = u32::try_from(number()?)
+                        .ok()
+                        .filter(|size| (1..=MAX_KEY_RING_SIZE as u32).contains(size))
+                        .ok_or_else(|| format!("key-ring-size: 1 to {MAX_KEY_RING_SIZE}"))?;
+                }
+                "failure-tolerance" => {
+                    settings.failure_tolerance =
+                        i32::try_from(number()?).ok().filter(|n| *n >= -1).ok_or("failure-tolerance: -1 or more")?;
+                }
+                other => return Err(format!("unknown field {other}")),
+            }
+        }
+        Ok(settings)
+    }
+}
+
+/// Rules as a structure of the fields [`FormatSettings::from_structure`] reads.
+pub fn rules_structure(rules: &Rules) -> gst::Structure {
+    let format = match rules.format {
+        Format::JFrame => FormatSetting::Jitsi,
+        Format::LiveKit => FormatSetting::LiveKit,
+    };
+    let mut structure = gst::Structure::builder(RULES_NAME).field("format", format_nick(format)).build();
+    if rules.format == Format::LiveKit {
+        structure.set("ratchet-salt", String::from_utf8_lossy(&rules.key_derivation.ratchet_salt).into_owned());
+        structure.set("key-size", (rules.key_derivation.key_size.bytes() * 8) as i32);
+        structure.set("key-ring-size", rules.key_ring_size as i32);
+        structure.set("failure-tolerance", rules.failure_tolerance.map_or(-1, |n| n as i32));
+    }
+    structure
+}
+
+fn format_nick(format: FormatSetting) -> &'static str {
+    match format {
+        FormatSetting::Jitsi => "jitsi",
+        FormatSetting::LiveKit => "livekit",
+    }
+}
+
+fn by_nick(value: &glib::SendValue) -> Option<FormatSetting> {
+    let nick = value.get::<&str>().ok()?;
+    [FormatSetting::Jitsi, FormatSetting::LiveKit].into_iter().find(|format| format_nick(*format) == nick)
+}
+
+/// An integer field of any of GLib's integer types.
+fn integer(value: &glib::SendValue) -> Option<i64> {
+    value
+        .get::<i32>()
+        .map(i64::from)
+        .or_else(|_| value.get::<u32>().map(i64::from))
+        .or_else(|_| value.get::<i64>())
+        .ok()
+        .or_else(|| value.get::<u64>().ok().and_then(|n| i64::try_from(n).ok()))
 }
