@@ -50,7 +50,8 @@ pub struct SasCode {
 }
 
 impl SasCode {
-    pub(crate) fn from_bytes(bytes: [u8; 6]) -> SasCode {
+    /// The code of six SAS bytes, as lib-jitsi-meet's `generateSas` makes it.
+    pub fn from_bytes(bytes: [u8; 6]) -> SasCode {
         let b = bytes.map(u16::from);
         let decimal = [
             ((b[0] << 5) | (b[1] >> 3)) + 1000,

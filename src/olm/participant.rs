@@ -349,6 +349,15 @@ impl Participant {
         self.tamper_commitment = true;
     }
 
+    /// For replaying recorded runs: the session with `peer` becomes `session` (a reference's,
+    /// restored from its pickle).
+    #[doc(hidden)]
+    pub fn testing_restore_session(&mut self, peer: &str, session: Session) {
+        if let Some(peer) = self.peers.get_mut(peer) {
+            peer.session = Some(session);
+        }
+    }
+
     /// A digest of the whole state (secrets included, hashed): equal before and after an input
     /// means the input changed nothing.
     #[doc(hidden)]
