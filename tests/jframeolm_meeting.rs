@@ -1,4 +1,4 @@
-//! Meetings whose keys come only from `jframeolm`: three participants over an in-process
+//! Meetings whose keys come only from the `jframeolm` element: three participants over an in-process
 //! MUC and SFU, with real encoders, jframeenc/jframedec, payloaders and decoders; and
 //! participants who cheat in the SAS verification.
 
