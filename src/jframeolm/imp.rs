@@ -357,16 +357,20 @@ impl JFrameOlm {
 
     /// NULL to READY: the key store, the identity keys in presence, E2EE if asked, the timer.
     fn start(&self) -> Result<(), gst::ErrorMessage> {
-        if !self.shared.lock().shared_store {
+        let shared_store = {
+            let state = self.shared.lock();
+            if state.local_id.is_none() {
+                return Err(gst::error_msg!(gst::LibraryError::Settings, ("jframeolm needs local-id, the own participant id")));
+            }
+            state.shared_store
+        };
+        if !shared_store {
             let element = self.obj();
             let message = gst::message::NeedContext::builder(KEY_STORE_CONTEXT).src(&*element).build();
             let _ = element.post_message(message);
         }
         {
             let mut state = self.shared.lock();
-            if state.local_id.is_none() {
-                return Err(gst::error_msg!(gst::LibraryError::Settings, ["local-id is not set"]));
-            }
             state.started = true;
             let keys = state.participant.identity_keys();
             for (name, value) in [(PRESENCE_ID_KEY_CURVE25519, keys.curve25519), (PRESENCE_ID_KEY_ED25519, keys.ed25519)] {
@@ -386,7 +390,7 @@ impl JFrameOlm {
             .spawn(move || run_timer(&shared, &element));
         match spawned {
             Ok(handle) => *lock(&self.timer) = Some(handle),
-            Err(e) => return Err(gst::error_msg!(gst::CoreError::Thread, ["no timer thread: {}", e])),
+            Err(e) => return Err(gst::error_msg!(gst::CoreError::Thread, ("jframeolm cannot start its timer thread: {}", e))),
         }
         self.flush();
         Ok(())
