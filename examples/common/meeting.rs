@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use gst::prelude::*;
 use gstjframe::KeyStore;
+use gstjframe::olm::{Event, Participant};
 
 pub type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
@@ -67,6 +68,76 @@ impl Occupant for OlmOccupant {
     fn left(&self, id: &str) {
         self.0.emit_by_name::<()>("participant-left", &[&id]);
         self.0.emit_by_name::<()>("rotate-key", &[]);
+    }
+}
+
+/// A participant of the core itself (`gstjframe::olm::Participant`, no element) in the MUC,
+/// as tests use it: it confirms SAS codes at once and keeps every event it gave.
+pub struct CoreOccupant {
+    id: String,
+    participant: Mutex<Participant>,
+    muc: Muc,
+    origin: Instant,
+    events: Mutex<Vec<Event>>,
+}
+
+impl CoreOccupant {
+    /// Joins the MUC as `id` and turns E2EE on; `prepare` may first set the core's test hooks.
+    pub fn join(id: &str, muc: &Muc, prepare: impl FnOnce(&mut Participant)) -> Result<Arc<CoreOccupant>> {
+        let mut participant = Participant::new(id).map_err(|e| e.to_string())?;
+        prepare(&mut participant);
+        let occupant = Arc::new(CoreOccupant {
+            id: id.to_owned(),
+            participant: Mutex::new(participant),
+            muc: muc.clone(),
+            origin: Instant::now(),
+            events: Mutex::default(),
+        });
+        occupant.run(|_, _| {});
+        muc.join(id, occupant.clone());
+        muc.wait_quiet(TIMEOUT);
+        occupant.run(|p, now| p.enable(now));
+        Ok(occupant)
+    }
+
+    /// Gives an input, then does what the participant asks: messages and presence into the
+    /// MUC; SAS codes are confirmed at once.
+    pub fn run(&self, input: impl FnOnce(&mut Participant, u64)) {
+        let mut participant = lock(&self.participant);
+        let now = u64::try_from(self.origin.elapsed().as_millis()).unwrap_or(u64::MAX);
+        input(&mut participant, now);
+        while let Some(event) = participant.poll_event() {
+            match &event {
+                Event::SendMessage { to, json } => self.muc.send_message(&self.id, to, json),
+                Event::SetPresence { name, value } => self.muc.set_presence(&self.id, name, value),
+                Event::SasReady { peer, .. } => participant.confirm_verification(peer, true),
+                _ => {}
+            }
+            lock(&self.events).push(event);
+        }
+    }
+
+    /// The events it gave so far.
+    pub fn events(&self) -> Vec<Event> {
+        lock(&self.events).clone()
+    }
+}
+
+impl Occupant for CoreOccupant {
+    fn joined(&self, id: &str, has_e2ee_feature: bool, _after_me: bool) {
+        self.run(|p, _| p.peer_joined(id, has_e2ee_feature));
+    }
+
+    fn presence(&self, from: &str, name: &str, value: Option<&str>) {
+        self.run(|p, now| p.handle_presence(from, name, value, now));
+    }
+
+    fn message(&self, from: &str, json: &str) {
+        self.run(|p, now| p.handle_message(from, json, now));
+    }
+
+    fn left(&self, id: &str) {
+        self.run(|p, now| p.peer_left(id, now));
     }
 }
 
