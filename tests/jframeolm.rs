@@ -98,8 +98,11 @@ fn inputs_before_ready_are_refused_and_outputs_wait_for_ready() {
     pipeline.set_state(gst::State::Null).expect("NULL");
 }
 
+/// The messages a participant sent: `(to, json)`.
+type Sent = Arc<Mutex<Vec<(String, String)>>>;
+
 /// Two participants with each other's keys; everything B sends is recorded.
-fn two_with_keys() -> (Meeting, Arc<Mutex<Vec<(String, String)>>>) {
+fn two_with_keys() -> (Meeting, Sent) {
     init();
     let mut meeting = Meeting::new(&[A, B]).expect("a meeting");
     let sent = Arc::new(Mutex::new(Vec::new()));
@@ -153,7 +156,11 @@ fn hostile_messages_are_refused_with_an_error_each_and_change_nothing() {
     let hostile: Vec<(&str, String)> = vec![
         (B, "{not json".to_owned()),
         (B, "[]".to_owned()),
-        (B, r#"{"type":"olm","olm":{"type":"key-info","data":{"ciphertext":{"type":1,"body":"%%%"},"uuid":"x"}}}"#.to_owned()),
+        (
+            B,
+            r#"{"type":"olm","olm":{"type":"key-info","data":{"ciphertext":{"type":1,"body":"%%%"},"uuid":"x"}}}"#
+                .to_owned(),
+        ),
         (B, r#"{"type":"olm","olm":{"type":"session-init","data":{"idKey":1,"otKey":[],"uuid":null}}}"#.to_owned()),
         (B, r#"{"type":"olm","olm":{"type":"no-such-type","data":{}}}"#.to_owned()),
         (B, replayed),
@@ -174,12 +181,14 @@ fn hostile_messages_are_refused_with_an_error_each_and_change_nothing() {
     // Random bytes, as text.
     let mut seed = 0x2545_f491_4f6c_dd1du64;
     for _ in 0..2000 {
-        let bytes: Vec<u8> = (0..(seed % 300)).map(|_| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed as u8
-        }).collect();
+        let bytes: Vec<u8> = (0..(seed % 300))
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                seed as u8
+            })
+            .collect();
         assert!(!olm.emit_by_name::<bool>("handle-message", &[&B, &String::from_utf8_lossy(&bytes).as_ref()]));
     }
     assert_eq!(stat(olm, "messages-rejected"), rejected + 2000);
@@ -193,7 +202,9 @@ fn hostile_messages_are_refused_with_an_error_each_and_change_nothing() {
     // The exchange still works: B rotates, A takes B's new key.
     meeting.member(B).olm.emit_by_name::<()>("rotate-key", &[]);
     let rotated = |m: &Meeting| m.member(B).olm_stat("own-key-index") == 1;
-    meeting.settle("B's new key", |m| rotated(m) && m.member(A).key_code(B) == m.member(B).key_code(B)).expect("A has B's new key");
+    meeting
+        .settle("B's new key", |m| rotated(m) && m.member(A).key_code(B) == m.member(B).key_code(B))
+        .expect("A has B's new key");
 }
 
 #[test]

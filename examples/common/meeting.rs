@@ -142,12 +142,23 @@ impl Occupant for CoreOccupant {
 }
 
 enum Stanza {
-    Join { id: String, occupant: Arc<dyn Occupant> },
-    Leave { id: String },
+    Join {
+        id: String,
+        occupant: Arc<dyn Occupant>,
+    },
+    Leave {
+        id: String,
+    },
     /// A private `<json-message>` from `from` to `to`.
-    Message { from: String, to: String, json: String },
+    Message {
+        from: String,
+        to: String,
+        json: String,
+    },
     /// `from` sent its full presence again.
-    Presence { from: String },
+    Presence {
+        from: String,
+    },
 }
 
 #[derive(Default)]
@@ -359,12 +370,15 @@ impl Media {
     }
 }
 
+/// A participant's receiving appsrcs, by (sender, media).
+type Inputs = BTreeMap<(String, Media), gst_app::AppSrc>;
+
 /// The in-process SFU: relays each sender's RTP to everyone else in the room, asks
 /// senders for a key frame when someone arrives, and counts the frames it relays.
 #[derive(Default)]
 pub struct Sfu {
     /// Per participant in the room: its receiving appsrcs by (sender, media).
-    inputs: Mutex<BTreeMap<String, BTreeMap<(String, Media), gst_app::AppSrc>>>,
+    inputs: Mutex<BTreeMap<String, Inputs>>,
     /// Per participant: its RTP appsinks (to ask them for key frames).
     outputs: Mutex<BTreeMap<String, gst::Element>>,
     /// Frames relayed, by (sender, receiver, media).
@@ -423,7 +437,7 @@ pub struct Member {
     raw_video: gst_app::AppSrc,
     raw_audio: gst_app::AppSrc,
     frames_pushed: (u64, u64),
-    inputs: BTreeMap<(String, Media), gst_app::AppSrc>,
+    inputs: Inputs,
     decoded: BTreeMap<(String, Media), Counter>,
 }
 
@@ -475,7 +489,9 @@ impl Member {
         let mut inputs = BTreeMap::new();
         let mut decoded = BTreeMap::new();
         for peer in peers {
-            for (media, source, decoder) in [(Media::Video, "video_from_", "vp8dec_"), (Media::Audio, "audio_from_", "opusdec_")] {
+            for (media, source, decoder) in
+                [(Media::Video, "video_from_", "vp8dec_"), (Media::Audio, "audio_from_", "opusdec_")]
+            {
                 inputs.insert((peer.to_string(), media), app_src(&pipeline, &format!("{source}{peer}"))?);
                 let pad = element(&pipeline, &format!("{decoder}{peer}"))?.static_pad("src").ok_or("decoder pad")?;
                 decoded.insert((peer.to_string(), media), Counter::on(&pad));
@@ -558,7 +574,10 @@ impl Member {
 
     /// The last message `name` about `participant`.
     pub fn last_message(&self, name: &str, participant: &str) -> Option<gst::Structure> {
-        self.messages(name).into_iter().rev().find(|s| s.get::<String>("participant").ok().as_deref() == Some(participant))
+        self.messages(name)
+            .into_iter()
+            .rev()
+            .find(|s| s.get::<String>("participant").ok().as_deref() == Some(participant))
     }
 
     /// A counter of a jframedec (`vdec_<peer>` / `adec_<peer>`), from its `stats`.
@@ -719,7 +738,9 @@ impl Meeting {
     pub fn verify(&self, a: &str, b: &str) -> Result<(Sas, Sas)> {
         let (ma, mb) = (&self.members[a], &self.members[b]);
         ma.olm.emit_by_name::<()>("start-verification", &[&b]);
-        let both = || ma.last_message("jframeolm-sas-ready", b).is_some() && mb.last_message("jframeolm-sas-ready", a).is_some();
+        let both = || {
+            ma.last_message("jframeolm-sas-ready", b).is_some() && mb.last_message("jframeolm-sas-ready", a).is_some()
+        };
         self.settle("SAS codes", |_| both())?;
         let sas = |m: &Member, peer: &str| -> Sas {
             let s = m.last_message("jframeolm-sas-ready", peer).unwrap_or_else(|| gst::Structure::new_empty("none"));
@@ -730,7 +751,10 @@ impl Meeting {
         let matches = seen_a == seen_b;
         ma.olm.emit_by_name::<()>("confirm-verification", &[&b, &matches]);
         mb.olm.emit_by_name::<()>("confirm-verification", &[&a, &matches]);
-        let done = || ma.last_message("jframeolm-verification", b).is_some() && mb.last_message("jframeolm-verification", a).is_some();
+        let done = || {
+            ma.last_message("jframeolm-verification", b).is_some()
+                && mb.last_message("jframeolm-verification", a).is_some()
+        };
         self.settle("verification results", |_| done())?;
         Ok((seen_a, seen_b))
     }

@@ -41,9 +41,15 @@ struct Stats {
 enum Output {
     Event(Event),
     /// The own key ratcheted in place (`ratchet-key`): the key store ratchets it too.
-    Ratcheted { key: MediaKey, index: u32 },
+    Ratcheted {
+        key: MediaKey,
+        index: u32,
+    },
     /// An input the element refused, or a key the store refused.
-    Error { participant: String, reason: String },
+    Error {
+        participant: String,
+        reason: String,
+    },
 }
 
 struct State {
@@ -308,7 +314,9 @@ impl JFrameOlm {
                         .field("reason", reason),
                 );
             }
-            Output::Event(Event::Error { peer, error }) => self.post_error(peer.as_deref().unwrap_or(""), &error.to_string()),
+            Output::Event(Event::Error { peer, error }) => {
+                self.post_error(peer.as_deref().unwrap_or(""), &error.to_string())
+            }
             Output::Error { participant, reason } => self.post_error(&participant, &reason),
         }
         Ok(())
@@ -332,7 +340,12 @@ impl JFrameOlm {
     /// `jframeolm-key`: the index and verification code of a new key, never the key.
     fn post_key(&self, id: &str, local: bool, index: Option<u32>, key: Option<&MediaKey>) {
         let code = key.map(|key| code_text(&VerificationCode::of_key(key.as_bytes())));
-        gst::info!(CAT, imp = self, "key of '{id}' (local={local}) at index {index:?}: {}", code.as_deref().unwrap_or("none"));
+        gst::info!(
+            CAT,
+            imp = self,
+            "key of '{id}' (local={local}) at index {index:?}: {}",
+            code.as_deref().unwrap_or("none")
+        );
         let mut structure = gst::Structure::builder("jframeolm-key")
             .field("participant", id)
             .field("local", local)
@@ -360,7 +373,10 @@ impl JFrameOlm {
         let shared_store = {
             let state = self.shared.lock();
             if state.local_id.is_none() {
-                return Err(gst::error_msg!(gst::LibraryError::Settings, ("jframeolm needs local-id, the own participant id")));
+                return Err(gst::error_msg!(
+                    gst::LibraryError::Settings,
+                    ("jframeolm needs local-id, the own participant id")
+                ));
             }
             state.shared_store
         };
@@ -373,7 +389,9 @@ impl JFrameOlm {
             let mut state = self.shared.lock();
             state.started = true;
             let keys = state.participant.identity_keys();
-            for (name, value) in [(PRESENCE_ID_KEY_CURVE25519, keys.curve25519), (PRESENCE_ID_KEY_ED25519, keys.ed25519)] {
+            for (name, value) in
+                [(PRESENCE_ID_KEY_CURVE25519, keys.curve25519), (PRESENCE_ID_KEY_ED25519, keys.ed25519)]
+            {
                 state.outputs.push_back(Output::Event(Event::SetPresence { name, value }));
             }
             if state.enabled && !state.participant.is_enabled() {
@@ -385,12 +403,16 @@ impl JFrameOlm {
         }
         let shared = self.shared.clone();
         let element = self.obj().downgrade();
-        let spawned = std::thread::Builder::new()
-            .name("jframeolm-timer".to_owned())
-            .spawn(move || run_timer(&shared, &element));
+        let spawned =
+            std::thread::Builder::new().name("jframeolm-timer".to_owned()).spawn(move || run_timer(&shared, &element));
         match spawned {
             Ok(handle) => *lock(&self.timer) = Some(handle),
-            Err(e) => return Err(gst::error_msg!(gst::CoreError::Thread, ("jframeolm cannot start its timer thread: {}", e))),
+            Err(e) => {
+                return Err(gst::error_msg!(
+                    gst::CoreError::Thread,
+                    ("jframeolm cannot start its timer thread: {}", e)
+                ));
+            }
         }
         self.flush();
         Ok(())
@@ -518,16 +540,20 @@ impl ObjectImpl for JFrameOlm {
             vec![
                 glib::ParamSpecString::builder("local-id")
                     .nick("Local id")
-                    .blurb("Own participant id (the MUC nick); the own media key goes into the key store under \
+                    .blurb(
+                        "Own participant id (the MUC nick); the own media key goes into the key store under \
                             this participant: set participant=<local-id> on the jframeenc that sends. Required; \
-                            NULL or READY only, before anyone joined")
+                            NULL or READY only, before anyone joined",
+                    )
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecBoolean::builder("enabled")
                     .nick("Enabled")
-                    .blurb("E2EE on or off, as lib-jitsi-meet's setEnabled: on sets presence e2ee.enabled, makes \
+                    .blurb(
+                        "E2EE on or off, as lib-jitsi-meet's setEnabled: on sets presence e2ee.enabled, makes \
                             Olm sessions and a new own key; off empties e2ee.enabled, sends the key false and \
-                            clears the sessions. Set while NULL it applies when the element goes to READY")
+                            clears the sessions. Set while NULL it applies when the element goes to READY",
+                    )
                     .default_value(false)
                     .mutable_playing()
                     .build(),
@@ -543,9 +569,11 @@ impl ObjectImpl for JFrameOlm {
                     .build(),
                 glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
                     .nick("Statistics")
-                    .blurb("application/x-jframeolm-stats: messages-handled, messages-rejected, inputs-rejected, \
+                    .blurb(
+                        "application/x-jframeolm-stats: messages-handled, messages-rejected, inputs-rejected, \
                             messages-sent, sessions, sessions-started, keys-received, own-keys, own-key-index \
-                            (-1 none), timeouts, verifications-ok, verifications-failed, key-store-errors")
+                            (-1 none), timeouts, verifications-ok, verifications-failed, key-store-errors",
+                    )
                     .read_only()
                     .build(),
             ]
@@ -556,15 +584,20 @@ impl ObjectImpl for JFrameOlm {
     fn signals() -> &'static [glib::subclass::Signal] {
         static SIGNALS: LazyLock<Vec<glib::subclass::Signal>> = LazyLock::new(|| {
             vec![
-                action("handle-message", 2, false, |olm, a, _| {
-                    olm.input(Input::Message, Some(&a[0]), |p, now| p.handle_message(&a[0], &a[1], now))
-                }, true),
+                action(
+                    "handle-message",
+                    2,
+                    false,
+                    |olm, a, _| olm.input(Input::Message, Some(&a[0]), |p, now| p.handle_message(&a[0], &a[1], now)),
+                    true,
+                ),
                 glib::subclass::Signal::builder("handle-presence")
                     .param_types([String::static_type(), String::static_type(), String::static_type()])
                     .action()
                     .class_handler(|args| {
                         let element = element_arg(args)?;
-                        let (from, name) = (string_arg(args, 1).unwrap_or_default(), string_arg(args, 2).unwrap_or_default());
+                        let (from, name) =
+                            (string_arg(args, 1).unwrap_or_default(), string_arg(args, 2).unwrap_or_default());
                         let value = string_arg(args, 3);
                         gst::debug!(CAT, obj = element, "presence of '{from}': {name} = {value:?}");
                         element.imp().input(Input::Other, Some(&from), |p, now| {
@@ -573,22 +606,50 @@ impl ObjectImpl for JFrameOlm {
                         None
                     })
                     .build(),
-                action("participant-joined", 1, true, |olm, a, feature| {
-                    olm.input(Input::Other, Some(&a[0]), |p, _| p.peer_joined(&a[0], feature))
-                }, false),
-                action("participant-left", 1, false, |olm, a, _| {
-                    olm.input(Input::Other, Some(&a[0]), |p, now| p.peer_left(&a[0], now))
-                }, false),
-                action("rotate-key", 0, false, |olm, _, _| olm.input(Input::Other, None, Participant::rotate_key), false),
-                action("ratchet-key", 0, false, |olm, _, _| {
-                    olm.input_with(Input::Other, None, true, |p, _| p.ratchet_key())
-                }, false),
-                action("start-verification", 1, false, |olm, a, _| {
-                    olm.input(Input::Other, Some(&a[0]), |p, _| p.start_verification(&a[0]))
-                }, false),
-                action("confirm-verification", 1, true, |olm, a, matches| {
-                    olm.input(Input::Other, Some(&a[0]), |p, _| p.confirm_verification(&a[0], matches))
-                }, false),
+                action(
+                    "participant-joined",
+                    1,
+                    true,
+                    |olm, a, feature| olm.input(Input::Other, Some(&a[0]), |p, _| p.peer_joined(&a[0], feature)),
+                    false,
+                ),
+                action(
+                    "participant-left",
+                    1,
+                    false,
+                    |olm, a, _| olm.input(Input::Other, Some(&a[0]), |p, now| p.peer_left(&a[0], now)),
+                    false,
+                ),
+                action(
+                    "rotate-key",
+                    0,
+                    false,
+                    |olm, _, _| olm.input(Input::Other, None, Participant::rotate_key),
+                    false,
+                ),
+                action(
+                    "ratchet-key",
+                    0,
+                    false,
+                    |olm, _, _| olm.input_with(Input::Other, None, true, |p, _| p.ratchet_key()),
+                    false,
+                ),
+                action(
+                    "start-verification",
+                    1,
+                    false,
+                    |olm, a, _| olm.input(Input::Other, Some(&a[0]), |p, _| p.start_verification(&a[0])),
+                    false,
+                ),
+                action(
+                    "confirm-verification",
+                    1,
+                    true,
+                    |olm, a, matches| {
+                        olm.input(Input::Other, Some(&a[0]), |p, _| p.confirm_verification(&a[0], matches))
+                    },
+                    false,
+                ),
                 glib::subclass::Signal::builder("send-message")
                     .param_types([String::static_type(), String::static_type()])
                     .run_last()
