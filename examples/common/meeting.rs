@@ -340,14 +340,14 @@ impl Counter {
         let counter = Counter::default();
         let counting = counter.clone();
         pad.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
-            counting.add(1);
+            counting.count();
             gst::PadProbeReturn::Ok
         });
         counter
     }
 
-    fn add(&self, n: u64) {
-        self.0.fetch_add(n, Ordering::Relaxed);
+    pub fn count(&self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn get(&self) -> u64 {
@@ -642,7 +642,7 @@ pub fn wait_until(timeout: Duration, mut done: impl FnMut() -> bool) -> bool {
         if start.elapsed() > timeout {
             return false;
         }
-        std::thread::sleep(Duration::from_millis(10));
+        std::thread::sleep(Duration::from_millis(20));
     }
     true
 }
