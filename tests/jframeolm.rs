@@ -250,3 +250,18 @@ fn a_peer_that_leaves_loses_its_keys_and_ratchet_key_ratchets_the_own_key_in_the
     assert_eq!(dropped.get::<bool>("has-key"), Ok(false));
     assert!(!dropped.has_field("verification-code"));
 }
+
+#[test]
+fn a_key_the_store_refuses_is_reported_and_counted() {
+    init();
+    let mut meeting = Meeting::new(&[A]).expect("a meeting");
+    let member = meeting.member(A);
+    member.store.set_rules(A, gstjframe::jframe::Rules::livekit()).expect("LiveKit rules for A");
+    meeting.join(A).expect("A joins");
+    let member = meeting.member(A);
+    assert!(meeting::wait_until(Duration::from_secs(10), || stat(&member.olm, "key-store-errors") == 1));
+    let error = member.last_message("jframeolm-error", A).expect("an error message");
+    assert!(error.get::<String>("reason").expect("reason").contains("other rules"), "{error}");
+    assert!(member.messages("jframeolm-key").is_empty(), "no key announced");
+    assert_eq!(member.key_code(A), None);
+}

@@ -45,7 +45,7 @@ enum Output {
         key: MediaKey,
         index: u32,
     },
-    /// An input the element refused, or a key the store refused.
+    /// An input the element refused: it has not started.
     Error {
         participant: String,
         reason: String,
@@ -244,16 +244,12 @@ impl JFrameOlm {
                 };
                 (output, state.store.clone(), state.local_id.clone().unwrap_or_default())
             };
-            if let Err(reason) = self.deliver(output, &store, &local_id) {
-                let mut state = self.shared.lock();
-                state.stats.key_store_errors += 1;
-                state.outputs.push_front(Output::Error { participant: local_id, reason });
-            }
+            self.deliver(output, &store, &local_id);
         }
     }
 
     /// Does what one output says: a signal, a key into the store, a bus message.
-    fn deliver(&self, output: Output, store: &KeyStore, local_id: &str) -> Result<(), String> {
+    fn deliver(&self, output: Output, store: &KeyStore, local_id: &str) {
         let element = self.obj();
         match output {
             Output::Event(Event::SendMessage { to, json }) => {
@@ -265,21 +261,23 @@ impl JFrameOlm {
                 element.emit_by_name::<()>("set-presence", &[&name, &value]);
             }
             Output::Event(Event::OwnKey { key, index }) => {
-                self.store_key(store, local_id, key.as_ref(), index).map_err(|e| format!("own key: {e}"))?;
-                self.post_key(local_id, true, Some(index), key.as_ref());
+                if self.store_key(store, local_id, key.as_ref(), index) {
+                    self.post_key(local_id, true, Some(index), key.as_ref());
+                }
             }
             Output::Ratcheted { key, index } => {
                 // The store ratchets the key it holds; should that not be the participant's
                 // (a new key still on its way to the others), the participant's key wins.
                 let expected = VerificationCode::of_key(key.as_bytes());
-                if store.ratchet(local_id).is_err() || store.verification_code(local_id) != Some(expected) {
-                    self.store_key(store, local_id, Some(&key), index).map_err(|e| format!("own key: {e}"))?;
+                let in_store = store.ratchet(local_id).is_ok() && store.verification_code(local_id) == Some(expected);
+                if in_store || self.store_key(store, local_id, Some(&key), index) {
+                    self.post_key(local_id, true, Some(index), Some(&key));
                 }
-                self.post_key(local_id, true, Some(index), Some(&key));
             }
             Output::Event(Event::PeerKey { peer, key, index }) => {
-                self.store_key(store, &peer, key.as_ref(), index).map_err(|e| format!("key of '{peer}': {e}"))?;
-                self.post_key(&peer, false, Some(index), key.as_ref());
+                if self.store_key(store, &peer, key.as_ref(), index) {
+                    self.post_key(&peer, false, Some(index), key.as_ref());
+                }
             }
             Output::Event(Event::PeerKeysDropped { peer }) => {
                 store.participant(&peer).clear();
@@ -319,22 +317,27 @@ impl JFrameOlm {
             }
             Output::Error { participant, reason } => self.post_error(&participant, &reason),
         }
-        Ok(())
     }
 
-    /// Puts a key (or none) into the store for a participant, under JFrame's rules.
-    fn store_key(&self, store: &KeyStore, id: &str, key: Option<&MediaKey>, index: u32) -> Result<(), String> {
+    /// Puts a key (or none) into the store for a participant, under JFrame's rules; a refusal
+    /// is counted and reported. `true` when it is in.
+    fn store_key(&self, store: &KeyStore, id: &str, key: Option<&MediaKey>, index: u32) -> bool {
         let participant = store.participant(id);
-        participant
-            .use_rules(&Rules::jframe())
-            .map_err(|_| "the key store has other rules than JFrame's for this participant".to_owned())?;
-        match key {
-            Some(key) => participant.set_key(index, key.as_bytes(), KeyMode::Derived).map_err(|e| e.to_string()),
-            None => {
+        let result = match (participant.use_rules(&Rules::jframe()), key) {
+            (Err(_), _) => Err("the key store has other rules than JFrame's for this participant".to_owned()),
+            (Ok(()), Some(key)) => {
+                participant.set_key(index, key.as_bytes(), KeyMode::Derived).map_err(|e| e.to_string())
+            }
+            (Ok(()), None) => {
                 participant.clear();
                 Ok(())
             }
+        };
+        if let Err(reason) = &result {
+            self.shared.lock().stats.key_store_errors += 1;
+            self.post_error(id, &format!("key not stored: {reason}"));
         }
+        result.is_ok()
     }
 
     /// `jframeolm-key`: the index and verification code of a new key, never the key.
@@ -422,7 +425,8 @@ impl JFrameOlm {
     fn stop(&self) {
         self.shared.lock().started = false;
         self.shared.wake.notify_all();
-        if let Some(handle) = lock(&self.timer).take() {
+        // The timer thread itself may drop the last reference: it ends by itself then.
+        if let Some(handle) = lock(&self.timer).take().filter(|h| h.thread().id() != std::thread::current().id()) {
             let _ = handle.join();
         }
     }
