@@ -1,6 +1,7 @@
 //! GStreamer plugin `jframe`: end-to-end media encryption in the JFrame format of
 //! lib-jitsi-meet, LiveKit's and SFrame (RFC 9605), with the elements `jframeenc` and
-//! `jframedec`, and RTP payloaders for encrypted frames.
+//! `jframedec`, RTP payloaders for encrypted frames, and `jframeolm`, which takes part in
+//! lib-jitsi-meet's Olm key exchange and gives them their keys.
 
 use gst::glib;
 use gst::prelude::*;
@@ -9,6 +10,7 @@ mod element;
 pub mod jframe;
 mod jframedec;
 mod jframeenc;
+mod jframeolm;
 pub mod keystore;
 pub mod olm;
 mod random;
@@ -19,6 +21,7 @@ mod vp8pay;
 
 pub use jframedec::JFrameDec;
 pub use jframeenc::JFrameEnc;
+pub use jframeolm::JFrameOlm;
 pub use keystore::KeyStore;
 
 /// Locks a mutex; a panic elsewhere while it was held does not stop the stream.
@@ -35,6 +38,7 @@ fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     vp8pay::register(plugin)?;
     rtpsframepay::register(plugin)?;
     rtpsframedepay::register(plugin)?;
+    jframeolm::register(plugin)?;
     Ok(())
 }
 

@@ -143,6 +143,19 @@ impl Participant {
         &self.local_id
     }
 
+    /// Changes the own id (the MUC nick) while nobody else is known and E2EE is off; the Olm
+    /// account, and so the identity keys, stay.
+    pub fn set_local_id(&mut self, local_id: &str) -> Result<(), Error> {
+        if !valid_id(local_id) {
+            return Err(Error::InvalidPeerId);
+        }
+        if self.enabled || self.busy() || !self.peers.is_empty() {
+            return Err(Error::Busy);
+        }
+        self.local_id = local_id.to_owned();
+        Ok(())
+    }
+
     pub fn identity_keys(&self) -> IdentityKeys {
         IdentityKeys {
             curve25519: self.account.curve25519_key().to_base64(),
