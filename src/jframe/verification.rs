@@ -10,20 +10,21 @@ use sha2::Sha256;
 
 const LABEL: &[u8] = b"JFrameKeyVerificationCode";
 
-/// The 64 emoji of the SAS table shared by lib-jitsi-meet and Matrix, with their names.
+/// The 64 emoji of lib-jitsi-meet's SAS table (`SAS.ts`, Matrix's), with their names, as the
+/// reference writes them (🙂 for smiley, ⚓️ with its variation selector).
 pub const EMOJI: [(&str, &str); 64] = [
     ("🐶", "dog"), ("🐱", "cat"), ("🦁", "lion"), ("🐎", "horse"), ("🦄", "unicorn"), ("🐷", "pig"),
     ("🐘", "elephant"), ("🐰", "rabbit"), ("🐼", "panda"), ("🐓", "rooster"), ("🐧", "penguin"),
     ("🐢", "turtle"), ("🐟", "fish"), ("🐙", "octopus"), ("🦋", "butterfly"), ("🌷", "flower"),
     ("🌳", "tree"), ("🌵", "cactus"), ("🍄", "mushroom"), ("🌏", "globe"), ("🌙", "moon"),
     ("☁️", "cloud"), ("🔥", "fire"), ("🍌", "banana"), ("🍎", "apple"), ("🍓", "strawberry"),
-    ("🌽", "corn"), ("🍕", "pizza"), ("🎂", "cake"), ("❤️", "heart"), ("😀", "smiley"), ("🤖", "robot"),
+    ("🌽", "corn"), ("🍕", "pizza"), ("🎂", "cake"), ("❤️", "heart"), ("🙂", "smiley"), ("🤖", "robot"),
     ("🎩", "hat"), ("👓", "glasses"), ("🔧", "spanner"), ("🎅", "santa"), ("👍", "thumbs up"),
     ("☂️", "umbrella"), ("⌛", "hourglass"), ("⏰", "clock"), ("🎁", "gift"), ("💡", "light bulb"),
     ("📕", "book"), ("✏️", "pencil"), ("📎", "paperclip"), ("✂️", "scissors"), ("🔒", "lock"),
     ("🔑", "key"), ("🔨", "hammer"), ("☎️", "telephone"), ("🏁", "flag"), ("🚂", "train"),
     ("🚲", "bicycle"), ("✈️", "aeroplane"), ("🚀", "rocket"), ("🏆", "trophy"), ("⚽", "ball"),
-    ("🎸", "guitar"), ("🎺", "trumpet"), ("🔔", "bell"), ("⚓", "anchor"), ("🎧", "headphones"),
+    ("🎸", "guitar"), ("🎺", "trumpet"), ("🔔", "bell"), ("⚓️", "anchor"), ("🎧", "headphones"),
     ("📁", "folder"), ("📌", "pin"),
 ];
 

@@ -5,6 +5,7 @@ use std::fmt;
 use zeroize::Zeroizing;
 
 use super::Error;
+use crate::jframe::verification::EMOJI;
 
 /// A 32-byte JFrame key material (lib-jitsi-meet's media key). Wiped when dropped; its
 /// `Debug` shows no byte of it.
@@ -69,73 +70,6 @@ impl SasCode {
     }
 }
 
-/// lib-jitsi-meet's (and Matrix's) 64 SAS emoji, `(symbol, name)`.
-pub const EMOJI: [(&str, &str); 64] = [
-    ("🐶", "dog"),
-    ("🐱", "cat"),
-    ("🦁", "lion"),
-    ("🐎", "horse"),
-    ("🦄", "unicorn"),
-    ("🐷", "pig"),
-    ("🐘", "elephant"),
-    ("🐰", "rabbit"),
-    ("🐼", "panda"),
-    ("🐓", "rooster"),
-    ("🐧", "penguin"),
-    ("🐢", "turtle"),
-    ("🐟", "fish"),
-    ("🐙", "octopus"),
-    ("🦋", "butterfly"),
-    ("🌷", "flower"),
-    ("🌳", "tree"),
-    ("🌵", "cactus"),
-    ("🍄", "mushroom"),
-    ("🌏", "globe"),
-    ("🌙", "moon"),
-    ("☁️", "cloud"),
-    ("🔥", "fire"),
-    ("🍌", "banana"),
-    ("🍎", "apple"),
-    ("🍓", "strawberry"),
-    ("🌽", "corn"),
-    ("🍕", "pizza"),
-    ("🎂", "cake"),
-    ("❤️", "heart"),
-    ("🙂", "smiley"),
-    ("🤖", "robot"),
-    ("🎩", "hat"),
-    ("👓", "glasses"),
-    ("🔧", "spanner"),
-    ("🎅", "santa"),
-    ("👍", "thumbs up"),
-    ("☂️", "umbrella"),
-    ("⌛", "hourglass"),
-    ("⏰", "clock"),
-    ("🎁", "gift"),
-    ("💡", "light bulb"),
-    ("📕", "book"),
-    ("✏️", "pencil"),
-    ("📎", "paperclip"),
-    ("✂️", "scissors"),
-    ("🔒", "lock"),
-    ("🔑", "key"),
-    ("🔨", "hammer"),
-    ("☎️", "telephone"),
-    ("🏁", "flag"),
-    ("🚂", "train"),
-    ("🚲", "bicycle"),
-    ("✈️", "aeroplane"),
-    ("🚀", "rocket"),
-    ("🏆", "trophy"),
-    ("⚽", "ball"),
-    ("🎸", "guitar"),
-    ("🎺", "trumpet"),
-    ("🔔", "bell"),
-    ("⚓️", "anchor"),
-    ("🎧", "headphones"),
-    ("📁", "folder"),
-    ("📌", "pin"),
-];
 
 /// Why a verification did not succeed; `as_str` gives lib-jitsi-meet's error codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
