@@ -75,6 +75,13 @@ impl ObjectImpl for KeyStore {
                         None
                     })
                     .build(),
+                // Bindings (PyGObject) copy the structure of a context, so they cannot
+                // fill one in; this one carries the store.
+                glib::subclass::Signal::builder("get-context")
+                    .return_type::<gst::Context>()
+                    .action()
+                    .class_handler(|args| Some(store_of(args)?.context().to_value()))
+                    .build(),
                 glib::subclass::Signal::builder("get-verification-code")
                     .param_types([String::static_type()])
                     .return_type::<Option<gst::Structure>>()
