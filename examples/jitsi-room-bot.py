@@ -638,7 +638,7 @@ class Bot:
         if self.args.confirm_sas:
             # Tests only: a real user compares the SAS with the peer's before confirming.
             self.olm.emit("confirm-verification", participant, True)
-        else:
+        elif sys.stdin.isatty():
             say(f"  compare it with what {participant} shows, then type `confirm {participant}` or "
                 f"`reject {participant}`")
 

@@ -34,7 +34,7 @@ import xml.etree.ElementTree as ET
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "examples"))
-from local_prosody import LocalProsody, die_with_parent  # noqa: E402
+from local_prosody import LocalProsody  # noqa: E402
 
 # Debian's slixmpp warns at import that it uses the pure-Python stringprep: nothing to act on.
 logging.getLogger("slixmpp.stringprep").setLevel(logging.ERROR)
@@ -97,14 +97,15 @@ class Checks:
 
 
 class BotProcess:
-    """One examples/jitsi-room-bot.py, its output collected line by line."""
+    """One examples/jitsi-room-bot.py, its output collected line by line. Were this script killed, the
+    bot would still end: Prosody dies with this script, and a bot exits when its server goes away."""
 
     def __init__(self, label, port, extra_args):
         self.label, self.nick = label, NICKS[label]
         command = [PYTHON, BOT, "--server", f"127.0.0.1:{port}", "--room", f"{ROOM_NAME}@muc.localhost",
                    "--nick", self.nick, "--debounce", "0.3", "--confirm-sas", "--json"] + extra_args
         self.proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, text=True, bufsize=1, preexec_fn=die_with_parent)
+                                     stderr=subprocess.STDOUT, text=True, bufsize=1)
         self.lines = []
         self.changed = threading.Condition()
         threading.Thread(target=self._read, daemon=True).start()
