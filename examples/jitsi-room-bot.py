@@ -314,7 +314,7 @@ class Bot:
         # One key store for jframeolm (which fills it) and every jframeenc/jframedec.
         store_type = GObject.type_from_name("GstJFrameKeyStore")
         self.store = GObject.new(store_type)
-        self.pipeline.set_context(self.store.emit("get-context"))
+        self.pipeline.set_context(self.store.props.context)
         self.olm = self.pipeline.get_by_name("olm")
         self.olm.connect("send-message", self.on_olm_send_message)
         self.olm.connect("set-presence", self.on_olm_set_presence)

@@ -2,7 +2,8 @@
 //!
 //! The caller sends VP8 and Opus, encrypted before the payloaders; the callee decrypts
 //! after the depayloaders and decodes. SDP and ICE candidates are exchanged in process
-//! and ICE stays on 127.0.0.1. Options play out what happens during a call:
+//! and ICE stays on 127.0.0.1. Times count from when the callee's decrypters exist.
+//! Options play out what happens during a call:
 //!
 //! ```text
 //! cargo run --release --example webrtc-call -- [--seconds 5] [--both-ways]
@@ -226,6 +227,14 @@ fn report_direction(name: &str, sender: &Peer, receiver: &Peer) {
     }
 }
 
+/// Waits, at most 30 s, until the callee has a decrypter for each stream.
+fn wait_for_decrypters(callee: &Peer) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while ["vdec", "adec"].iter().any(|name| callee.element(name).is_none()) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 fn main() -> Result<()> {
     common::init()?;
     let args = Args::from_env();
@@ -243,9 +252,13 @@ fn main() -> Result<()> {
     if let Some(late) = args.seconds("--late-receiver")? {
         start_late(&callee, late);
     }
-    let start = Instant::now();
     callee.pipeline.set_state(gst::State::Playing)?;
     caller.pipeline.set_state(gst::State::Playing)?;
+    // The call's clock, and the key events' times, start once the callee's decrypters
+    // exist: on a busy machine connecting can take seconds, and a new key given before
+    // then would reach no decrypter.
+    wait_for_decrypters(&callee);
+    let start = Instant::now();
 
     let mut events: Vec<(Duration, &str)> = Vec::new();
     if let Some(at) = args.seconds("--rotate-at")? {

@@ -1,18 +1,22 @@
 //! GStreamer plugin `jframe`: end-to-end media encryption in the JFrame format of
-//! lib-jitsi-meet, with the elements `jframeenc` and `jframedec`.
+//! lib-jitsi-meet, with the elements `jframeenc` and `jframedec`, and `jframeolm`, which takes
+//! part in lib-jitsi-meet's Olm key exchange and gives them their keys.
 
 use gst::glib;
+use gst::prelude::*;
 
-mod filter;
+mod element;
 pub mod jframe;
 mod jframedec;
 mod jframeenc;
-mod keying;
+mod jframeolm;
 pub mod keystore;
+pub mod olm;
 mod vp8pay;
 
 pub use jframedec::JFrameDec;
 pub use jframeenc::JFrameEnc;
+pub use jframeolm::JFrameOlm;
 pub use keystore::KeyStore;
 
 /// Locks a mutex; a panic elsewhere while it was held does not stop the stream.
@@ -21,9 +25,13 @@ pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, 
 }
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    // Registered with the plugin, so that applications find the store's type by name
+    // (`GstJFrameKeyStore`) once the plugin is loaded.
+    KeyStore::static_type();
     jframeenc::register(plugin)?;
     jframedec::register(plugin)?;
     vp8pay::register(plugin)?;
+    jframeolm::register(plugin)?;
     Ok(())
 }
 

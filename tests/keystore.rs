@@ -183,30 +183,6 @@ fn elements_sharing_a_store_use_a_key_set_once() {
     }
 }
 
-/// What bindings that cannot fill in a context's structure (PyGObject) use: the store
-/// hands out a context that carries it, and the elements given it share its keys.
-#[test]
-fn the_store_gives_a_context_that_carries_it() {
-    init();
-    let store = KeyStore::new();
-    let context = store.emit_by_name::<gst::Context>("get-context", &[]);
-    assert_eq!(KeyStore::from_context(&context).as_ref(), Some(&store));
-
-    let pipeline = gst::parse::launch(
-        "audiotestsrc num-buffers=10 ! opusenc ! jframeenc name=enc participant=me ! \
-         jframedec name=dec participant=me ! fakesink",
-    )
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
-    pipeline.set_context(&context);
-    store.set_key("me", 0, &KEY_A, KeyMode::Derived).unwrap();
-    run(&pipeline);
-    let processed = |name| counter(&stats(&element(&pipeline, name)), "frames-processed");
-    assert!(processed("enc") >= 10, "the sender found the key");
-    assert_eq!(processed("dec"), processed("enc"), "the receiver found it too");
-}
-
 /// A meeting as lib-jitsi-meet runs it, seen from one sender with audio and video and
 /// one receiver: two participants join (the sender ratchets, same index), one leaves
 /// (a new key at the next index, given to the receiver first). Frames in flight across

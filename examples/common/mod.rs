@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each example uses its own part of this
 
 pub mod loopback_ice;
+pub mod meeting;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -7,7 +7,7 @@
 
 /// The NAL unit syntax to read slice types with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum NalCodec {
+enum NalCodec {
     H264,
     H265,
 }
@@ -70,16 +70,24 @@ impl Iterator for NalUnits<'_> {
 }
 
 /// Length of LiveKit's clear prefix of an access unit: up to and including the first
-/// two bytes of its first slice NAL unit. With no codec given, the first unit that is
-/// an H.264 or an H.265 slice counts (H.264 read first). `None` if `data` is no Annex B
-/// stream or has no slice: LiveKit then applies the VP8 rule.
-pub(crate) fn first_slice_prefix(data: &[u8], codec: Option<NalCodec>) -> Option<usize> {
-    let is_slice_header = |header: u8| match codec {
-        Some(codec) => is_slice(codec, header),
-        None => is_slice(NalCodec::H264, header) || is_slice(NalCodec::H265, header),
-    };
-    let (start, _) = nal_units(data)?.find(|&(start, _)| is_slice_header(data[start]))?;
-    Some(start + 2)
+/// two bytes of its first slice NAL unit. The codec comes from the whole access unit, as
+/// LiveKit reads it: H.264 if any unit is an H.264 slice, else H.265 if any is an H.265
+/// slice. Read unit by unit, an H.264 SEI (0x06) or access unit delimiter (0x09) before
+/// the slice would pass for an H.265 slice; H.265 headers of layer 0 are even bytes and
+/// never pass for H.264 slices. The codec signalled with the frame does not count (LiveKit
+/// uses it only when the units show no slice, and then finds none either). `None` if
+/// `data` is no Annex B stream or has no slice: LiveKit then applies the VP8 rule.
+pub(crate) fn first_slice_prefix(data: &[u8]) -> Option<usize> {
+    let mut first_h265_slice = None;
+    for (start, _) in nal_units(data)? {
+        if is_slice(NalCodec::H264, data[start]) {
+            return Some(start + 2);
+        }
+        if first_h265_slice.is_none() && is_slice(NalCodec::H265, data[start]) {
+            first_h265_slice = Some(start + 2);
+        }
+    }
+    first_h265_slice
 }
 
 /// Where else than at 0 the clear prefix of a received access unit may begin as its
@@ -193,14 +201,37 @@ mod tests {
     }
 
     #[test]
-    fn first_slice_prefix_follows_the_codec() {
+    fn first_slice_prefix_ends_two_bytes_into_the_first_slice() {
         // SPS, PPS, IDR slice (H.264).
         let au = [0, 0, 0, 1, 0x67, 1, 2, 0, 0, 1, 0x68, 3, 0, 0, 0, 1, 0x65, 0x88, 4, 5, 6];
-        assert_eq!(first_slice_prefix(&au, Some(NalCodec::H264)), Some(18));
-        assert_eq!(first_slice_prefix(&au, None), Some(18));
-        // Read as H.265, 0x67 (type 51), 0x68 (52) and 0x65 (50) are no slices.
-        assert_eq!(first_slice_prefix(&au, Some(NalCodec::H265)), None);
-        assert_eq!(first_slice_prefix(&[9, 0, 0, 1, 0x65, 1, 2, 3], None), None);
+        assert_eq!(first_slice_prefix(&au), Some(18));
+        // Leading bytes other than zeros: no Annex B stream.
+        assert_eq!(first_slice_prefix(&[9, 0, 0, 1, 0x65, 1, 2, 3]), None);
+        // SPS and PPS only: no slice.
+        assert_eq!(first_slice_prefix(&[0, 0, 0, 1, 0x67, 1, 2, 0, 0, 0, 1, 0x68, 3, 4]), None);
+    }
+
+    #[test]
+    fn an_h264_slice_anywhere_outranks_units_that_read_as_h265_slices() {
+        // SEI (0x06: H.265 type 3, TSA_R), then a non-IDR slice.
+        let sei = [0, 0, 0, 1, 0x06, 5, 1, 0x80, 0, 0, 0, 1, 0x41, 0x9a, 7, 7, 7];
+        assert_eq!(first_slice_prefix(&sei), Some(14));
+        // AUD (0x09: H.265 type 4, STSA_N), SPS, PPS, IDR slice.
+        let aud = [0, 0, 0, 1, 0x09, 0xf0, 0, 0, 0, 1, 0x67, 1, 0, 0, 0, 1, 0x68, 2, 0, 0, 0, 1, 0x65, 0x88, 7, 7];
+        assert_eq!(first_slice_prefix(&aud), Some(24));
+    }
+
+    #[test]
+    fn h265_units_are_read_as_h265_when_no_h264_slice_is_there() {
+        // AUD (35), VPS (32), SPS (33), PPS (34), prefix SEI (39), IDR_W_RADL slice (19).
+        let au = [
+            0, 0, 0, 1, 0x46, 1, 0x50, 0, 0, 0, 1, 0x40, 1, 0x0c, 0, 0, 0, 1, 0x42, 1, 1, 0, 0, 0, 1, 0x44, 1, 0xc1,
+            0, 0, 0, 1, 0x4e, 1, 5, 0, 0, 0, 1, 0x26, 1, 0xaf, 9, 9,
+        ];
+        assert_eq!(first_slice_prefix(&au), Some(41));
+        // A trailing picture (TRAIL_R, 1) after an AUD.
+        let trail = [0, 0, 0, 1, 0x46, 1, 0x50, 0, 0, 0, 1, 0x02, 1, 0xd0, 9, 9];
+        assert_eq!(first_slice_prefix(&trail), Some(13));
     }
 
     #[test]
@@ -210,7 +241,7 @@ mod tests {
             0, 0, 0, 1, 0x67, 1, 0, 0, 0, 1, 0x68, 2, // put before
             0, 0, 0, 1, 9, 0x10, 0, 0, 0, 1, 0x67, 1, 0, 0, 1, 0x68, 2, 0, 0, 0, 1, 0x65, 0x88, 7, 7, 7,
         ];
-        let clear = first_slice_prefix(&au, Some(NalCodec::H264)).unwrap();
+        let clear = first_slice_prefix(&au).unwrap();
         assert_eq!(clear, 35);
         assert_eq!(later_prefix_starts(&au, clear), [6, 12, 18, 29]);
         assert!(later_prefix_starts(&[1, 2, 3], 2).is_empty());
@@ -219,7 +250,7 @@ mod tests {
     #[test]
     fn short_start_codes_of_the_prefix_become_long_ones() {
         let au = [0, 0, 1, 0x67, 1, 0, 0, 0, 1, 0x68, 0, 0, 1, 0x65, 0x88, 7, 0, 0, 1, 0x41, 9, 9, 9];
-        let clear = first_slice_prefix(&au, Some(NalCodec::H264)).unwrap();
+        let clear = first_slice_prefix(&au).unwrap();
         assert_eq!(clear, 15);
         let long = prefix_with_long_start_codes(&au, clear).unwrap();
         assert_eq!(long, [0, 0, 0, 1, 0x67, 1, 0, 0, 0, 1, 0x68, 0, 0, 0, 1, 0x65, 0x88]);

@@ -1,6 +1,6 @@
 //! Frame kinds, the clear prefix each keeps under each format, and the trailer.
 
-use super::annexb::{self, NalCodec};
+use super::annexb;
 use super::rules::Format;
 
 /// Length of the AES-GCM authentication tag.
@@ -128,14 +128,10 @@ pub(crate) fn layout(format: Format, frame: MediaFrame, data: &[u8]) -> Result<L
         (Format::LiveKit, VideoCodec::Av1) => Err(UnsupportedFrame),
         (Format::LiveKit, VideoCodec::Vp9) => Ok(Layout::plain(0)),
         (Format::LiveKit, VideoCodec::Vp8) => Ok(Layout::plain(vp8_clear_len(frame_type))),
+        // The codec comes from the units themselves, whatever the frame says (as LiveKit).
         (Format::LiveKit, VideoCodec::H264 | VideoCodec::H265 | VideoCodec::Unknown) => {
-            let nal_codec = match codec {
-                VideoCodec::H264 => Some(NalCodec::H264),
-                VideoCodec::H265 => Some(NalCodec::H265),
-                _ => None,
-            };
             // Bytes that are no Annex B stream with a slice fall back to the VP8 rule.
-            Ok(match annexb::first_slice_prefix(data, nal_codec) {
+            Ok(match annexb::first_slice_prefix(data) {
                 Some(clear) => Layout { clear, annex_b: true },
                 None => Layout::plain(vp8_clear_len(frame_type)),
             })
@@ -159,5 +155,56 @@ impl Trailer {
 
     pub fn as_bytes(&self) -> &[u8] {
         &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The clear prefix of an access unit under LiveKit's rules, for each way the codec
+    /// may be signalled (or not).
+    fn clear_lens(au: &[u8]) -> Vec<usize> {
+        [VideoCodec::H264, VideoCodec::H265, VideoCodec::Unknown]
+            .into_iter()
+            .map(|codec| {
+                let frame = MediaFrame::Video { codec, frame_type: VideoFrameType::Delta };
+                let layout = layout(Format::LiveKit, frame, au).expect("a rule for H.264/H.265");
+                assert!(layout.annex_b, "{codec:?}: read as Annex B");
+                layout.clear
+            })
+            .collect()
+    }
+
+    #[test]
+    fn h264_units_before_the_slice_never_pass_for_h265_slices() {
+        // SEI (0x06 reads as H.265 TSA_R), non-IDR slice.
+        let sei = [0, 0, 0, 1, 0x06, 5, 1, 0x80, 0, 0, 0, 1, 0x41, 0x9a, 7, 7, 7];
+        assert_eq!(clear_lens(&sei), [14; 3]);
+        // AUD (0x09 reads as H.265 STSA_N), SPS, PPS, SEI, IDR slice.
+        let aud = [
+            0, 0, 0, 1, 0x09, 0xf0, 0, 0, 0, 1, 0x67, 1, 0, 0, 0, 1, 0x68, 2, 0, 0, 0, 1, 0x06, 5, 0x80, 0, 0, 0, 1,
+            0x65, 0x88, 7, 7,
+        ];
+        assert_eq!(clear_lens(&aud), [31; 3]);
+    }
+
+    #[test]
+    fn h265_parameter_sets_and_sei_before_the_slice_are_skipped() {
+        // AUD, VPS, SPS, PPS, prefix SEI, IDR_W_RADL slice.
+        let au = [
+            0, 0, 0, 1, 0x46, 1, 0x50, 0, 0, 0, 1, 0x40, 1, 0x0c, 0, 0, 0, 1, 0x42, 1, 1, 0, 0, 0, 1, 0x44, 1, 0xc1,
+            0, 0, 0, 1, 0x4e, 1, 5, 0, 0, 0, 1, 0x26, 1, 0xaf, 9, 9,
+        ];
+        assert_eq!(clear_lens(&au), [41; 3]);
+    }
+
+    #[test]
+    fn without_any_slice_the_vp8_rule_applies() {
+        let parameter_sets = [0, 0, 0, 1, 0x67, 1, 2, 0, 0, 0, 1, 0x68, 3, 4, 5, 6];
+        for codec in [VideoCodec::H264, VideoCodec::H265, VideoCodec::Unknown] {
+            let frame = MediaFrame::Video { codec, frame_type: VideoFrameType::Delta };
+            assert_eq!(layout(Format::LiveKit, frame, &parameter_sets), Ok(Layout::plain(3)));
+        }
     }
 }

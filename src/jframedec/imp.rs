@@ -6,9 +6,12 @@ use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 
-use crate::filter::{self, FrameFilter, Pads, Verdict};
+use crate::element::filter::{FrameFilter, Verdict, frame_filter_glue};
+use crate::element::keying::Keying;
+use crate::element::memory::edit_frame;
+use crate::element::pads::Pads;
+use crate::element::stats::{Drop, Stats, StreamState, update_reported};
 use crate::jframe::{DEFAULT_RATCHET_WINDOW, DecryptError, Format, FrameError, KeyRing, Received, TRAILER_LEN};
-use crate::keying::{self, Drop, Keyed, Keying, Stats, StreamState, update_reported};
 use crate::keystore::{LocalKeys, SharedLocalKeys};
 use crate::lock;
 
@@ -43,12 +46,6 @@ pub struct JFrameDec {
     keying: Keying,
     streams: Mutex<Streams>,
     ratchet_window: AtomicU32,
-}
-
-impl Keyed for JFrameDec {
-    fn keying(&self) -> &Keying {
-        &self.keying
-    }
 }
 
 #[glib::object_subclass]
@@ -187,121 +184,87 @@ fn lost_zero_key_index(frame: &[u8], ring: &KeyRing) -> bool {
     }
 }
 
-impl ObjectImpl for JFrameDec {
-    fn constructed(&self) {
-        filter::constructed(self);
-    }
-
-    fn properties() -> &'static [glib::ParamSpec] {
-        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
-            let mut properties = Keying::properties();
-            properties.push(
-                glib::ParamSpecUInt::builder("ratchet-window")
-                    .nick("Ratchet window")
-                    .blurb("How many ratchet steps to try to follow a sender that ratcheted its key (0 = never); \
-                            format=livekit: how many retries, all with the key one ratchet ahead")
-                    .maximum(RATCHET_WINDOW_MAX)
-                    .default_value(DEFAULT_RATCHET_WINDOW)
-                    .mutable_playing()
-                    .build(),
-            );
-            properties
-        });
-        PROPERTIES.as_ref()
-    }
-
-    fn signals() -> &'static [glib::subclass::Signal] {
-        static SIGNALS: LazyLock<Vec<glib::subclass::Signal>> = LazyLock::new(|| {
-            let mut signals = keying::signals::<JFrameDec>();
-            signals.push(
-                glib::subclass::Signal::builder("ratcheted")
-                    .param_types([u32::static_type(), u32::static_type()])
-                    .run_last()
-                    .build(),
-            );
-            signals.push(
-                glib::subclass::Signal::builder("request-participant")
-                    .param_types([u32::static_type()])
-                    .return_type::<Option<String>>()
-                    .run_last()
-                    .build(),
-            );
-            signals.push(
-                glib::subclass::Signal::builder("set-ssrc-participant")
-                    .param_types([u32::static_type(), String::static_type()])
-                    .action()
-                    .class_handler(|args| {
-                        let element = args[0].get::<super::JFrameDec>().ok()?;
-                        let ssrc = args[1].get::<u32>().ok()?;
-                        let id = args[2].get::<String>().ok()?;
-                        element.imp().map_ssrc(ssrc, &id);
-                        None
-                    })
-                    .build(),
-            );
-            signals
-        });
-        SIGNALS.as_ref()
-    }
-
-    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
-        if pspec.name() == "ratchet-window" {
-            let window = value.get().unwrap_or(DEFAULT_RATCHET_WINDOW);
-            self.ratchet_window.store(window, Ordering::Relaxed);
-            return;
-        }
-        self.keying.set_property(self.obj().upcast_ref(), pspec, value);
-    }
-
-    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
-        match pspec.name() {
-            "ratchet-window" => return self.ratchet_window.load(Ordering::Relaxed).to_value(),
-            "stats" => return self.stats().to_value(),
-            _ => (),
-        }
-        self.keying.property(pspec).unwrap_or_else(|| pspec.default_value().clone())
-    }
-}
-
-impl GstObjectImpl for JFrameDec {}
-
-impl ElementImpl for JFrameDec {
-    fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
-        static METADATA: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
-            gst::subclass::ElementMetadata::new(
-                "JFrame decrypter",
-                "Filter/Decoder/Video/Audio",
-                "Decrypts VP8 and Opus frames encrypted in the JFrame format of lib-jitsi-meet, or VP8, VP9, \
-                 H.264, H.265 and Opus frames in LiveKit's format (format=livekit) (place between the RTP \
-                 depayloader and the decoder); drops and counts frames it cannot decrypt. Action signals: \
-                 set-key(index, key) -> bool, clear-keys(), \
-                 set-ssrc-participant(ssrc, participant); signals: ratcheted(key-index, steps) when it followed a \
-                 sender's ratchet, request-participant(ssrc) -> participant once per new SSRC (needs \
-                 GstRTPSourceMeta: rtp*depay source-info=true); element message jframe-state on every change of \
-                 a stream's state",
-                "gst-jframe developers",
-            )
-        });
-        Some(&*METADATA)
-    }
-
-    fn pad_templates() -> &'static [gst::PadTemplate] {
-        static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(keying::pad_templates);
-        TEMPLATES.as_ref()
-    }
-
-    fn set_context(&self, context: &gst::Context) {
-        filter::set_context(self, context);
-    }
-
-    fn change_state(&self, transition: gst::StateChange) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
-        filter::change_state(self, transition)
-    }
-}
+frame_filter_glue!(JFrameDec);
 
 impl FrameFilter for JFrameDec {
+    fn keying(&self) -> &Keying {
+        &self.keying
+    }
+
     fn pads(&self) -> &Pads {
         &self.pads
+    }
+
+    fn element_metadata() -> gst::subclass::ElementMetadata {
+        gst::subclass::ElementMetadata::new(
+            "JFrame decrypter",
+            "Filter/Decoder/Video/Audio",
+            "Decrypts VP8 and Opus frames encrypted in the JFrame format of lib-jitsi-meet, or VP8, VP9, \
+             H.264, H.265 and Opus frames in LiveKit's format (format=livekit) (place between the RTP \
+             depayloader and the decoder); drops and counts frames it cannot decrypt. Action signals: \
+             set-key(index, key) -> bool, clear-keys(), \
+             set-ssrc-participant(ssrc, participant); signals: ratcheted(key-index, steps) when it followed a \
+             sender's ratchet, request-participant(ssrc) -> participant once per new SSRC (needs \
+             GstRTPSourceMeta: rtp*depay source-info=true); element message jframe-state on every change of \
+             a stream's state",
+            "gst-jframe developers",
+        )
+    }
+
+    fn own_properties() -> Vec<glib::ParamSpec> {
+        vec![
+            glib::ParamSpecUInt::builder("ratchet-window")
+                .nick("Ratchet window")
+                .blurb("How many ratchet steps to try to follow a sender that ratcheted its key (0 = never); \
+                        format=livekit: how many retries, all with the key one ratchet ahead")
+                .maximum(RATCHET_WINDOW_MAX)
+                .default_value(DEFAULT_RATCHET_WINDOW)
+                .mutable_playing()
+                .build(),
+        ]
+    }
+
+    fn own_signals() -> Vec<glib::subclass::Signal> {
+        vec![
+            glib::subclass::Signal::builder("ratcheted")
+                .param_types([u32::static_type(), u32::static_type()])
+                .run_last()
+                .build(),
+            glib::subclass::Signal::builder("request-participant")
+                .param_types([u32::static_type()])
+                .return_type::<Option<String>>()
+                .run_last()
+                .build(),
+            glib::subclass::Signal::builder("set-ssrc-participant")
+                .param_types([u32::static_type(), String::static_type()])
+                .action()
+                .class_handler(|args| {
+                    let element = args[0].get::<super::JFrameDec>().ok()?;
+                    let ssrc = args[1].get::<u32>().ok()?;
+                    let id = args[2].get::<String>().ok()?;
+                    element.imp().map_ssrc(ssrc, &id);
+                    None
+                })
+                .build(),
+        ]
+    }
+
+    fn set_own_property(&self, value: &glib::Value, pspec: &glib::ParamSpec) -> bool {
+        if pspec.name() != "ratchet-window" {
+            return false;
+        }
+        let window = value.get().unwrap_or(DEFAULT_RATCHET_WINDOW);
+        self.ratchet_window.store(window, Ordering::Relaxed);
+        true
+    }
+
+    fn own_property(&self, pspec: &glib::ParamSpec) -> Option<glib::Value> {
+        match pspec.name() {
+            "ratchet-window" => Some(self.ratchet_window.load(Ordering::Relaxed).to_value()),
+            // Besides the element's totals, per SSRC and per participant.
+            "stats" => Some(self.stats().to_value()),
+            _ => None,
+        }
     }
 
     fn process(&self, buffer: &mut gst::BufferRef) -> Result<Verdict, gst::FlowError> {
@@ -320,7 +283,7 @@ impl FrameFilter for JFrameDec {
             }
         }
         let (outcome, frame_kid) = if enabled {
-            filter::edit_frame(buffer, |frame| {
+            edit_frame(buffer, |frame| {
                 let frame_kid = frame.last().copied();
                 ctx.set_ratchet_window(self.ratchet_window.load(Ordering::Relaxed));
                 let outcome = ctx.decrypt_frame(media.frame(frame, delta_unit), frame);

@@ -5,10 +5,14 @@ use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 
-use crate::filter::{self, FrameFilter, Pads, Verdict};
+use crate::element::filter::{FrameFilter, Verdict, frame_filter_glue};
+use crate::element::keying::Keying;
+use crate::element::media::Media;
+use crate::element::memory::sole_memory;
+use crate::element::pads::Pads;
+use crate::element::stats::{Drop, StreamState};
 use crate::jframe::iv::{IvSequence, random_u32};
 use crate::jframe::{Context, EncryptError, EncryptOutcome, FrameError, IV_LEN, TRAILER_LEN, Trailer};
-use crate::keying::{self, Drop, Keyed, Keying, Media, StreamState};
 use crate::lock;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -26,12 +30,6 @@ struct Sender {
     /// so no IV repeats under one key while the element lives.
     ivs: IvSequence,
     spare_trailers: SpareTrailers,
-}
-
-impl Keyed for JFrameEnc {
-    fn keying(&self) -> &Keying {
-        &self.keying
-    }
 }
 
 #[glib::object_subclass]
@@ -58,99 +56,66 @@ impl JFrameEnc {
     }
 }
 
-impl ObjectImpl for JFrameEnc {
-    fn constructed(&self) {
-        filter::constructed(self);
-    }
-
-    fn properties() -> &'static [glib::ParamSpec] {
-        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
-            let mut properties = Keying::properties();
-            properties.push(
-                glib::ParamSpecUInt::builder("ssrc")
-                    .nick("SSRC")
-                    .blurb("First four bytes of every IV (random per element by default); the other eight are a \
-                            frame counter that starts at random")
-                    .mutable_playing()
-                    .build(),
-            );
-            properties
-        });
-        PROPERTIES.as_ref()
-    }
-
-    fn signals() -> &'static [glib::subclass::Signal] {
-        static SIGNALS: LazyLock<Vec<glib::subclass::Signal>> = LazyLock::new(|| {
-            let mut signals = keying::signals::<JFrameEnc>();
-            signals.push(
-                glib::subclass::Signal::builder("ratchet")
-                    .return_type::<bool>()
-                    .action()
-                    .class_handler(|args| {
-                        let element = args[0].get::<super::JFrameEnc>().ok()?;
-                        Some(element.imp().keying.ratchet().to_value())
-                    })
-                    .build(),
-            );
-            signals
-        });
-        SIGNALS.as_ref()
-    }
-
-    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
-        if pspec.name() == "ssrc" {
-            self.sender().ivs = IvSequence::new(value.get().unwrap_or_else(|_| random_u32()));
-            return;
-        }
-        self.keying.set_property(self.obj().upcast_ref(), pspec, value);
-    }
-
-    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
-        if pspec.name() == "ssrc" {
-            return self.sender().ivs.ssrc().to_value();
-        }
-        self.keying.property(pspec).unwrap_or_else(|| pspec.default_value().clone())
-    }
-}
-
-impl GstObjectImpl for JFrameEnc {}
-
-impl ElementImpl for JFrameEnc {
-    fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
-        static METADATA: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
-            gst::subclass::ElementMetadata::new(
-                "JFrame encrypter",
-                "Filter/Encoder/Video/Audio",
-                "Encrypts VP8 and Opus frames with AES-GCM in the JFrame format of lib-jitsi-meet, or VP8, VP9, \
-                 H.264, H.265 and Opus frames in LiveKit's format (format=livekit) (place between the encoder and \
-                 the RTP payloader; for VP8 use jframevp8pay). Action signals: \
-                 set-key(index, key) -> bool, ratchet() -> bool, clear-keys(); element message jframe-state on \
-                 every change of the stream's state",
-                "gst-jframe developers",
-            )
-        });
-        Some(&*METADATA)
-    }
-
-    fn pad_templates() -> &'static [gst::PadTemplate] {
-        static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(keying::pad_templates);
-        TEMPLATES.as_ref()
-    }
-
-    fn set_context(&self, context: &gst::Context) {
-        filter::set_context(self, context);
-    }
-
-    fn change_state(&self, transition: gst::StateChange) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
-        filter::change_state(self, transition)
-    }
-}
+frame_filter_glue!(JFrameEnc);
 
 impl FrameFilter for JFrameEnc {
     const ROOM: usize = TRAILER_LEN;
 
+    fn keying(&self) -> &Keying {
+        &self.keying
+    }
+
     fn pads(&self) -> &Pads {
         &self.pads
+    }
+
+    fn element_metadata() -> gst::subclass::ElementMetadata {
+        gst::subclass::ElementMetadata::new(
+            "JFrame encrypter",
+            "Filter/Encoder/Video/Audio",
+            "Encrypts VP8 and Opus frames with AES-GCM in the JFrame format of lib-jitsi-meet, or VP8, VP9, \
+             H.264, H.265 and Opus frames in LiveKit's format (format=livekit) (place between the encoder and \
+             the RTP payloader; for VP8 use jframevp8pay). Action signals: \
+             set-key(index, key) -> bool, ratchet() -> bool, clear-keys(); element message jframe-state on \
+             every change of the stream's state",
+            "gst-jframe developers",
+        )
+    }
+
+    fn own_properties() -> Vec<glib::ParamSpec> {
+        vec![
+            glib::ParamSpecUInt::builder("ssrc")
+                .nick("SSRC")
+                .blurb("First four bytes of every IV (random per element by default); the other eight are a \
+                        frame counter that starts at random")
+                .mutable_playing()
+                .build(),
+        ]
+    }
+
+    fn own_signals() -> Vec<glib::subclass::Signal> {
+        vec![
+            glib::subclass::Signal::builder("ratchet")
+                .return_type::<bool>()
+                .action()
+                .class_handler(|args| {
+                    let element = args[0].get::<super::JFrameEnc>().ok()?;
+                    Some(element.imp().keying.ratchet().to_value())
+                })
+                .build(),
+        ]
+    }
+
+    fn set_own_property(&self, value: &glib::Value, pspec: &glib::ParamSpec) -> bool {
+        if pspec.name() != "ssrc" {
+            return false;
+        }
+        self.sender().ivs = IvSequence::new(value.get().unwrap_or_else(|_| random_u32()));
+        true
+    }
+
+    fn own_property(&self, pspec: &glib::ParamSpec) -> Option<glib::Value> {
+        (pspec.name() == "ssrc").then(|| self.sender().ivs.ssrc().to_value())
     }
 
     fn process(&self, buffer: &mut gst::BufferRef) -> Result<Verdict, gst::FlowError> {
@@ -228,7 +193,7 @@ fn encrypt_in_place(
 ) -> Result<Result<EncryptOutcome, FrameError>, gst::FlowError> {
     let size = buffer.size();
     let encrypt = |frame: &mut [u8]| ctx.encrypt_frame_in_place(media.frame(frame, delta_unit), frame, iv);
-    let (outcome, trailer_written) = match filter::sole_memory(buffer) {
+    let (outcome, trailer_written) = match sole_memory(buffer) {
         // Mapped through its one memory (the cheaper way), grown into the room if any.
         Some(memory) => {
             let start = memory.offset();

@@ -5,9 +5,13 @@ use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 
-use super::Participant;
+use super::settings::{FormatSettings, KeyModeSetting, rules_structure};
+use super::{Participant, verification_structure};
 use crate::jframe::KeyMode;
-use crate::keying::{KeyModeSetting, verification_structure};
+
+static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new("jframekeystore", gst::DebugColorFlags::empty(), Some("JFrame key store"))
+});
 
 #[derive(Default)]
 pub struct KeyStore {
@@ -31,7 +35,40 @@ fn store_of(args: &[glib::Value]) -> Option<super::KeyStore> {
     args.first()?.get::<super::KeyStore>().ok()
 }
 
+/// The string argument at `at` (a participant, a passphrase).
+fn text(args: &[glib::Value], at: usize) -> Option<String> {
+    args.get(at)?.get::<Option<String>>().ok()?
+}
+
+/// `true`, or `false` with a warning that says why (never a key).
+fn done<E: std::fmt::Display>(signal: &str, participant: &str, result: Result<(), E>) -> glib::Value {
+    if let Err(e) = &result {
+        gst::warning!(CAT, "{signal} for participant '{participant}' refused: {e}");
+    }
+    result.is_ok().to_value()
+}
+
 impl ObjectImpl for KeyStore {
+    fn properties() -> &'static [glib::ParamSpec] {
+        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
+            vec![
+                glib::ParamSpecBoxed::builder::<gst::Context>("context")
+                    .nick("Context")
+                    .blurb("A GstContext of type gst-jframe.key-store carrying this store, for gst_element_set_context")
+                    .read_only()
+                    .build(),
+            ]
+        });
+        PROPERTIES.as_ref()
+    }
+
+    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+        match pspec.name() {
+            "context" => self.obj().context().to_value(),
+            _ => pspec.default_value().clone(),
+        }
+    }
+
     /// The store's calls as action signals, for applications in C or other languages.
     fn signals() -> &'static [glib::subclass::Signal] {
         static SIGNALS: LazyLock<Vec<glib::subclass::Signal>> = LazyLock::new(|| {
@@ -47,13 +84,13 @@ impl ObjectImpl for KeyStore {
                     .action()
                     .class_handler(|args| {
                         let store = store_of(args)?;
-                        let participant = args.get(1)?.get::<String>().ok()?;
+                        let participant = text(args, 1)?;
                         let index = args.get(2)?.get::<u32>().ok()?;
                         let key = args.get(3)?.get::<gst::Buffer>().ok()?;
                         let mode: KeyModeSetting = args.get(4)?.get().ok()?;
                         let map = key.map_readable().ok()?;
-                        let done = store.set_key(&participant, index, &map, KeyMode::from(mode)).is_ok();
-                        Some(done.to_value())
+                        let result = store.set_key(&participant, index, &map, KeyMode::from(mode));
+                        Some(done("set-key", &participant, result))
                     })
                     .build(),
                 glib::subclass::Signal::builder("ratchet")
@@ -62,8 +99,50 @@ impl ObjectImpl for KeyStore {
                     .action()
                     .class_handler(|args| {
                         let store = store_of(args)?;
-                        let participant = args.get(1)?.get::<String>().ok()?;
-                        Some(store.ratchet(&participant).is_ok().to_value())
+                        let participant = text(args, 1)?;
+                        Some(done("ratchet", &participant, store.ratchet(&participant)))
+                    })
+                    .build(),
+                glib::subclass::Signal::builder("set-passphrase")
+                    .param_types([String::static_type(), u32::static_type(), String::static_type()])
+                    .return_type::<bool>()
+                    .action()
+                    .class_handler(|args| {
+                        let store = store_of(args)?;
+                        let participant = text(args, 1)?;
+                        let index = args.get(2)?.get::<u32>().ok()?;
+                        let passphrase = zeroize::Zeroizing::new(text(args, 3)?);
+                        Some(done("set-passphrase", &participant, store.set_passphrase(&participant, index, &passphrase)))
+                    })
+                    .build(),
+                glib::subclass::Signal::builder("clear-keys")
+                    .param_types([String::static_type()])
+                    .action()
+                    .class_handler(|args| {
+                        store_of(args)?.clear_keys(&text(args, 1)?);
+                        None
+                    })
+                    .build(),
+                glib::subclass::Signal::builder("set-rules")
+                    .param_types([String::static_type(), gst::Structure::static_type()])
+                    .return_type::<bool>()
+                    .action()
+                    .class_handler(|args| {
+                        let store = store_of(args)?;
+                        let participant = text(args, 1)?;
+                        let structure = args.get(2)?.get::<gst::Structure>().ok()?;
+                        let result = FormatSettings::from_structure(&structure)
+                            .and_then(|settings| store.set_rules(&participant, settings.rules()).map_err(|e| e.to_string()));
+                        Some(done("set-rules", &participant, result))
+                    })
+                    .build(),
+                glib::subclass::Signal::builder("get-rules")
+                    .param_types([String::static_type()])
+                    .return_type::<gst::Structure>()
+                    .action()
+                    .class_handler(|args| {
+                        let store = store_of(args)?;
+                        Some(rules_structure(&store.rules(&text(args, 1)?)).to_value())
                     })
                     .build(),
                 glib::subclass::Signal::builder("remove-participant")
@@ -71,16 +150,9 @@ impl ObjectImpl for KeyStore {
                     .action()
                     .class_handler(|args| {
                         let store = store_of(args)?;
-                        store.remove_participant(&args.get(1)?.get::<String>().ok()?);
+                        store.remove_participant(&text(args, 1)?);
                         None
                     })
-                    .build(),
-                // Bindings (PyGObject) copy the structure of a context, so they cannot
-                // fill one in; this one carries the store.
-                glib::subclass::Signal::builder("get-context")
-                    .return_type::<gst::Context>()
-                    .action()
-                    .class_handler(|args| Some(store_of(args)?.context().to_value()))
                     .build(),
                 glib::subclass::Signal::builder("get-verification-code")
                     .param_types([String::static_type()])
@@ -88,7 +160,7 @@ impl ObjectImpl for KeyStore {
                     .action()
                     .class_handler(|args| {
                         let store = store_of(args)?;
-                        let code = store.verification_code(&args.get(1)?.get::<String>().ok()?);
+                        let code = store.verification_code(&text(args, 1)?);
                         Some(code.map(|c| verification_structure(&c)).to_value())
                     })
                     .build(),

@@ -6,7 +6,6 @@ use gst::subclass::prelude::*;
 use gst_rtp::prelude::*;
 use gst_rtp::subclass::prelude::*;
 
-use crate::jframe::iv::random_u32;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -59,7 +58,7 @@ impl Default for JFrameVp8Pay {
 impl JFrameVp8Pay {
     fn reset_picture_id(&self) {
         let offset = self.settings.lock().unwrap().picture_id_offset;
-        let first = u16::try_from(offset).unwrap_or_else(|_| random_u32() as u16) & PICTURE_ID_MASK;
+        let first = u16::try_from(offset).unwrap_or_else(|_| glib::random_int() as u16) & PICTURE_ID_MASK;
         gst::debug!(CAT, imp = self, "first PictureID {first}");
         *self.picture_id.lock().unwrap() = first;
     }

@@ -1,7 +1,6 @@
-//! What `jframeenc` and `jframedec` share as elements: a sink and a src pad with the same
-//! caps (those the element's format can process), frames changed in place in the chain
-//! function, the key store asked for on NULL to READY and the keys installed on READY to
-//! PAUSED.
+//! The pads of `jframeenc` and `jframedec`: a sink and a src pad with the same caps
+//! (those the element's format can process), frames changed in place in the chain
+//! function, queries answered for a filter that keeps its caps.
 //!
 //! Not a `GstBaseTransform`: for a filter that keeps its caps and works in place, the base
 //! class's path per buffer (five virtual methods, each through the bindings) cost about
@@ -11,28 +10,12 @@
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 
-use crate::keying::Keyed;
-
-/// What becomes of a processed frame.
-pub enum Verdict {
-    Push,
-    Drop,
-}
-
-pub trait FrameFilter: Keyed + ElementImpl {
-    /// Bytes the filter appends to a frame: asked of upstream allocators as padding, so
-    /// that the frames come with room for them.
-    const ROOM: usize = 0;
-
-    fn pads(&self) -> &Pads;
-
-    /// Encrypts or decrypts one frame, in place.
-    fn process(&self, frame: &mut gst::BufferRef) -> Result<Verdict, gst::FlowError>;
-}
+use super::filter::{FrameFilter, Verdict};
+use super::media::transform_caps;
 
 pub struct Pads {
-    sink: gst::Pad,
-    src: gst::Pad,
+    pub(super) sink: gst::Pad,
+    pub(super) src: gst::Pad,
 }
 
 impl Pads {
@@ -89,14 +72,14 @@ fn pad_query<T: FrameFilter>(filter: &T, pad: &gst::Pad, query: &mut gst::QueryR
         gst::QueryViewMut::Caps(caps) => {
             let wanted = caps.filter_owned();
             let peer = other.peer_query_caps(wanted.as_ref());
-            caps.set_result(&filter.keying().transform_caps(&peer, wanted.as_ref()));
+            caps.set_result(&transform_caps(filter.keying().format(), &peer, wanted.as_ref()));
             true
         }
         // Caps are accepted for what the element can process, whatever downstream takes
         // (as a `GstBaseTransform` does).
         gst::QueryViewMut::AcceptCaps(accept) => {
             let caps = accept.caps_owned();
-            let processable = !filter.keying().transform_caps(&caps, None).is_empty();
+            let processable = !transform_caps(filter.keying().format(), &caps, None).is_empty();
             accept.set_result(processable && caps.is_subset(&pad.pad_template_caps()));
             true
         }
@@ -128,79 +111,4 @@ fn ask_for_room(allocation: &mut gst::query::Allocation, room: usize) {
         );
         allocation.set_nth_allocation_param(index as u32, allocator.as_ref(), padded);
     }
-}
-
-/// `constructed`, as both elements do it: the pads are added to the element.
-pub fn constructed<T: FrameFilter>(filter: &T) {
-    filter.parent_constructed();
-    let element = filter.obj();
-    for pad in [&filter.pads().sink, &filter.pads().src] {
-        if element.add_pad(pad).is_err() {
-            gst::error!(gst::CAT_RUST, obj = element, "could not add pad {}", pad.name());
-        }
-    }
-}
-
-/// `set_context`, as both elements do it: a key store handed over is taken.
-pub fn set_context<T: FrameFilter>(filter: &T, context: &gst::Context) {
-    filter.keying().set_context(context);
-    filter.parent_set_context(context);
-}
-
-/// The state changes both elements handle alike.
-pub fn change_state<T: FrameFilter>(
-    filter: &T,
-    transition: gst::StateChange,
-) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
-    match transition {
-        gst::StateChange::NullToReady => filter.keying().request_store(filter.obj().upcast_ref()),
-        gst::StateChange::ReadyToPaused => {
-            if let Err(message) = filter.keying().start() {
-                filter.post_error_message(message);
-                return Err(gst::StateChangeError);
-            }
-        }
-        _ => (),
-    }
-    let success = filter.parent_change_state(transition)?;
-    if transition == gst::StateChange::PausedToReady {
-        filter.keying().stop();
-    }
-    Ok(success)
-}
-
-/// The frame's one memory, when the buffer alone holds it and it can be mapped for
-/// writing: mapped directly, it costs less than through the buffer.
-pub fn sole_memory(buffer: &mut gst::BufferRef) -> Option<&mut gst::MemoryRef> {
-    if buffer.n_memory() != 1 {
-        return None;
-    }
-    let memory = buffer.peek_memory_mut(0).ok()?;
-    let mappable = !memory.flags().intersects(gst::MemoryFlags::READONLY | gst::MemoryFlags::NOT_MAPPABLE);
-    mappable.then_some(memory)
-}
-
-/// Runs `edit` on the frame's bytes, mapped for writing, and cuts the frame to the length
-/// it returns, if any. A frame in one memory is mapped and cut through that memory (the
-/// cheaper way), else through the buffer (which merges its memories into one).
-pub fn edit_frame<R>(
-    buffer: &mut gst::BufferRef,
-    edit: impl FnOnce(&mut [u8]) -> (R, Option<usize>),
-) -> Result<R, gst::FlowError> {
-    if let Some(memory) = sole_memory(buffer) {
-        let mut map = memory.map_writable().map_err(|_| gst::FlowError::Error)?;
-        let (result, len) = edit(&mut map);
-        drop(map);
-        if let Some(len) = len {
-            memory.resize(..len);
-        }
-        return Ok(result);
-    }
-    let mut map = buffer.map_writable().map_err(|_| gst::FlowError::Error)?;
-    let (result, len) = edit(&mut map);
-    drop(map);
-    if let Some(len) = len {
-        buffer.set_size(len);
-    }
-    Ok(result)
 }

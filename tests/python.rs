@@ -1,0 +1,40 @@
+//! The key store and the elements from Python (PyGObject): runs
+//! `tests/python/test_keystore.py` with Debian's `/usr/bin/python3` against the plugin
+//! built beside this test, and passes when its cases all pass.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// A directory with nothing but the plugin built with this test: cargo leaves the fresh
+/// `libgstjframe.so` beside this test's executable (`target/release/deps`), among files
+/// GStreamer must not try to load as plugins.
+fn plugin_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test's own path");
+    let built = exe.parent().expect("the deps directory").join("libgstjframe.so");
+    assert!(built.exists(), "no {}", built.display());
+    let dir = std::env::temp_dir().join(format!("jframe-python-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a temporary directory");
+    let linked = dir.join("libgstjframe.so");
+    let _ = std::fs::remove_file(&linked);
+    std::os::unix::fs::symlink(&built, &linked).expect("a link to the plugin");
+    dir
+}
+
+#[test]
+fn key_store_and_elements_from_python() {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/test_keystore.py");
+    let plugins = plugin_dir();
+    let output = Command::new("/usr/bin/python3")
+        .arg(&script)
+        .env("GST_PLUGIN_PATH", &plugins)
+        // A registry of its own: one cached from another build would hide this one.
+        .env("GST_REGISTRY", plugins.join("registry.bin"))
+        .output()
+        .expect("/usr/bin/python3 runs (scripts/install-deps installs python3-gi and python3-gst-1.0)");
+    let _ = std::fs::remove_dir_all(&plugins);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    println!("{stdout}");
+    eprintln!("{}", String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success(), "the Python cases failed");
+    assert!(stdout.lines().last().is_some_and(|line| line.ends_with(" passed, 0 failed")), "{stdout}");
+}
