@@ -221,7 +221,8 @@ class RoomClient(ClientXMPP):
 
 
 class Stream:
-    """One incoming RTP stream (one SSRC): its decrypting and decoding branch and its counts."""
+    """One incoming RTP stream (one SSRC): its decrypting and decoding branch and its counts. The
+    counts change in the streaming thread, where one frame goes through jframedec at a time."""
 
     def __init__(self, kind, ssrc):
         self.kind, self.ssrc = kind, ssrc
@@ -233,11 +234,13 @@ class Stream:
         self.in_at_first_decrypt = None  # frames_in when the first frame came out decrypted
         self.by_key_index = {}
         self.last_key_index = None
-        self.decoded_at_last_key = 0
+        # Set when the sender left (its keys go): frames after that are no decryption failures.
+        self.sender_left = False
+        self.at_leave = None  # (frames_in, decrypted) before the first frame after the sender left
 
     def counts(self):
-        before = self.frames_in if self.in_at_first_decrypt is None else self.in_at_first_decrypt - 1
-        after = 0 if self.in_at_first_decrypt is None else self.frames_in - self.in_at_first_decrypt + 1
+        frames_in, decrypted = self.at_leave or (self.frames_in, self.decrypted)
+        first = self.in_at_first_decrypt
         stats = self.decrypter.get_property("stats") if self.decrypter else None
         return {
             "ssrc": self.ssrc,
@@ -245,10 +248,10 @@ class Stream:
             "decrypted": self.decrypted,
             "decoded": self.decoded,
             # Frames dropped while no key had worked yet on this stream (keys not in yet).
-            "dropped-before-key": before,
-            # Frames dropped after this stream's first decrypted frame: decryption failures.
-            "failed-after-key": after - self.decrypted,
-            "decoded-since-last-key": self.decoded - self.decoded_at_last_key,
+            "dropped-before-key": frames_in if first is None else first - 1,
+            # Frames dropped after the stream's first decrypted frame, while the sender was here.
+            "failed-after-key": 0 if first is None else frames_in - first + 1 - decrypted,
+            "dropped-after-leave": (self.frames_in - frames_in) - (self.decrypted - decrypted),
             "by-key-index": {str(k): v for k, v in sorted(self.by_key_index.items())},
             "ratchets-followed": stats.get_value("ratchets") if stats else 0,
             "dropped": {f: stats.get_value("dropped-" + f) for f in
@@ -454,6 +457,10 @@ class Bot:
         if peer.media is not None:
             for kind in MEDIA_CAPS:
                 self.pipeline.get_by_name("send-" + kind).emit("remove", peer.media["host"], peer.media[kind]["port"])
+        with self.lock:
+            for stream in self.streams.values():
+                if stream.participant == nick:
+                    stream.sender_left = True
         # jframeolm drops its session and keys; lib-jitsi-meet then rotates its own key (debounced).
         self.olm.emit("participant-left", nick)
         self.debounce("rotate-key")
@@ -522,14 +529,15 @@ class Bot:
         dec.get_static_pad("sink").add_probe(Gst.PadProbeType.BUFFER, self.count_in, stream)
         dec.get_static_pad("src").add_probe(Gst.PadProbeType.BUFFER, self.count_decrypted, stream)
         decoder.get_static_pad("src").add_probe(Gst.PadProbeType.BUFFER, self.count_decoded, stream)
-        with self.lock:
-            self.streams[ssrc] = stream
         elements = [depay, dec, decoder, sink]
         for element in elements:
-            self.pipeline.add(element)
+            self.pipeline.add(element)  # jframedec gets the pipeline's key store here
         Gst.Element.link_many(*elements)
         for element in reversed(elements):
             element.sync_state_with_parent()
+        # Known to the main thread (which may map the SSRC) only once jframedec has the key store.
+        with self.lock:
+            self.streams[ssrc] = stream
         pad.link(depay.get_static_pad("sink"))
         GLib.idle_add(self.say_new_stream, stream)
 
@@ -555,6 +563,8 @@ class Bot:
         stream.decrypter.emit("set-ssrc-participant", stream.ssrc, nick)
 
     def count_in(self, _pad, info, stream):
+        if stream.sender_left and stream.at_leave is None:
+            stream.at_leave = (stream.frames_in, stream.decrypted)
         stream.frames_in += 1
         buffer = info.get_buffer()
         size = buffer.get_size()
@@ -614,12 +624,13 @@ class Bot:
         peer = self.peers.get(participant)
         if peer is None:
             return
+        if not has_key:
+            if any(k for _, k in peer.keys):
+                peer.keys.append((index, has_key))
+                say(f"key of {participant}: none" + (f" (index {index})" if index >= 0 else " (dropped)"))
+            return
         peer.keys.append((index, has_key))
-        with self.lock:
-            streams = [st for st in self.streams.values() if st.participant == participant]
-        for stream in streams:
-            stream.decoded_at_last_key = stream.decoded
-        say(f"key of {participant}: index {index}" + ("" if has_key else " (none)") + (f", code {code}" if code else ""))
+        say(f"key of {participant}: index {index}" + (f", code {code}" if code else ""))
 
     def on_session(self, s):
         participant = s.get_value("participant")
@@ -680,9 +691,8 @@ class Bot:
             return False
         self.finished = True
         self.exit_code = code
-        summary = self.summary()
-        self.pipeline.set_state(Gst.State.NULL)
-        self.print_summary(summary)
+        self.pipeline.set_state(Gst.State.NULL)  # first: no frame is on its way while counting
+        self.print_summary(self.summary())
         if self.client is not None:
             try:
                 asyncio.run_coroutine_threadsafe(self.client.leave(), self.aloop).result(3)
@@ -723,7 +733,9 @@ class Bot:
         }
 
     def print_summary(self, summary):
-        say(f"summary of {self.nick}: own key indexes {summary['own-keys']}, ratchets {summary['ratchets']}, "
+        own = summary["own-keys"]
+        say(f"summary of {self.nick}: own key index {own[-1] if own else 'none'} ({len(own)} own keys, ratchets "
+            f"included), ratchets {summary['ratchets']}, "
             f"rotations {summary['rotations']}, sent video={summary['sent']['video']} audio={summary['sent']['audio']}")
         for nick, peer in summary["peers"].items():
             keys = ",".join(str(k["index"]) if k["has-key"] else "none" for k in peer["keys"]) or "none"
