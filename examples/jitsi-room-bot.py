@@ -420,6 +420,10 @@ class Bot:
             # lib-jitsi-meet ratchets its key when someone joins after itself (debounced).
             if self.joined:
                 self.debounce("ratchet-key")
+        elif peer.has_feature != (E2EE_FEATURE in features):
+            # lib-jitsi-meet reads the feature from the latest presence; tell jframeolm of the change.
+            peer.has_feature = E2EE_FEATURE in features
+            self.olm.emit("participant-joined", nick, peer.has_feature)
         e2ee = {n: v for n, v in properties.items() if n.startswith("e2ee.")}
         for name in sorted(set(e2ee) | set(peer.properties)):
             if e2ee.get(name) != peer.properties.get(name):
