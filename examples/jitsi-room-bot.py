@@ -738,16 +738,17 @@ class Bot:
 
     def print_summary(self, summary):
         own = summary["own-keys"]
-        say(f"summary of {self.nick}: own key index {own[-1] if own else 'none'} ({len(own)} own keys, ratchets "
-            f"included), ratchets {summary['ratchets']}, "
-            f"rotations {summary['rotations']}, sent video={summary['sent']['video']} audio={summary['sent']['audio']}")
+        say(f"summary of {self.nick}: own key index {own[-1] if own else 'none'} (set {len(own)} times, ratchets "
+            f"included), ratchets={summary['ratchets']} rotations={summary['rotations']} "
+            f"sent video={summary['sent']['video']} audio={summary['sent']['audio']}")
+        verified = {True: "verified", False: "verification FAILED", None: "not confirmed"}
         for nick, peer in summary["peers"].items():
             keys = ",".join(str(k["index"]) if k["has-key"] else "none" for k in peer["keys"]) or "none"
-            sas = peer["sas"]["decimal"] if peer["sas"] else "-"
-            say(f"  {nick}: {'here' if peer['present'] else 'left'}, E2EE feature "
-                f"{'yes' if peer['e2ee-feature'] else 'no'}, keys learned [{keys}], "
-                f"key held now {'yes' if peer['key-in-store'] else 'no'}, SAS {sas}, verified {peer['verified']}, "
-                f"rejected messages {peer['rejected']}")
+            sas = f"SAS {peer['sas']['decimal']} ({verified[peer['verified']]})" if peer["sas"] else "no SAS"
+            say(f"  {nick}: {'here' if peer['present'] else 'left'}, "
+                f"{'E2EE' if peer['e2ee-feature'] else 'no E2EE feature'}, keys learned at index [{keys}], "
+                f"{'key held' if peer['key-in-store'] else 'no key held'}, {sas}, "
+                f"rejected messages={peer['rejected']}")
             for kind in MEDIA_CAPS:
                 for st in peer[kind]:
                     say(f"    {kind}: decrypted={st['decrypted']} decoded={st['decoded']} "
