@@ -801,7 +801,10 @@ def main():
     bot = Bot(args)
     try:
         bot.start()
-    except (RuntimeError, GLib.Error) as error:
+    except GLib.Error as error:
+        say(f"error: {error.message} (GST_PLUGIN_PATH must name the directory of libgstjframe.so)")
+        return 1
+    except RuntimeError as error:
         say(f"error: {error}")
         return 1
     bot.main_loop.run()
