@@ -37,10 +37,13 @@ fn main() -> Result<()> {
     for (x, y) in [(a, b), (a, c), (b, c)] {
         let ((decimal, emoji), (their_decimal, their_emoji)) = meeting.verify(x, y)?;
         let same = decimal == their_decimal && emoji == their_emoji;
-        println!("SAS {x} / {y}: {emoji} ({decimal}) | {their_emoji} ({their_decimal}): {}", match same {
-            true => "match",
-            false => "DIFFER",
-        });
+        println!(
+            "SAS {x} / {y}: {emoji} ({decimal}) | {their_emoji} ({their_decimal}): {}",
+            match same {
+                true => "match",
+                false => "DIFFER",
+            }
+        );
         println!("  verified: {x} sees {y} {}, {y} sees {x} {}", meeting.verified(x, y), meeting.verified(y, x));
     }
 

@@ -5,12 +5,11 @@
 #[path = "../examples/common/meeting.rs"]
 mod meeting;
 
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use gst::prelude::*;
 use gstjframe::olm::{Event, MacEncoding, Participant};
-use meeting::{Media, Meeting, Muc, Occupant, wait_until};
+use meeting::{CoreOccupant, Media, Meeting, wait_until};
 
 const A: &str = "a1f0c3d2";
 const B: &str = "b7e2a915";
@@ -101,77 +100,12 @@ fn three_participants_exchange_keys_over_olm_and_decode_everything_through_a_lat
     meeting.stop();
 }
 
-/// A participant of the core itself (not the element), able to cheat in the verification.
-struct Cheater {
-    id: String,
-    participant: Mutex<Participant>,
-    muc: Muc,
-    origin: Instant,
-    verification: Mutex<Option<(bool, Option<&'static str>)>>,
-}
-
-impl Cheater {
-    fn join(id: &str, muc: &Muc, cheat: impl FnOnce(&mut Participant)) -> Arc<Cheater> {
-        let mut participant = Participant::new(id).expect("a participant");
-        cheat(&mut participant);
-        let cheater = Arc::new(Cheater {
-            id: id.to_owned(),
-            participant: Mutex::new(participant),
-            muc: muc.clone(),
-            origin: Instant::now(),
-            verification: Mutex::new(None),
-        });
-        cheater.run(|_, _| {});
-        muc.join(id, cheater.clone());
-        muc.wait_quiet(TIMEOUT);
-        cheater.run(|p, now| p.enable(now));
-        cheater
-    }
-
-    /// Gives an input, then does what the participant asks: messages and presence into the
-    /// MUC; SAS codes are confirmed at once.
-    fn run(&self, input: impl FnOnce(&mut Participant, u64)) {
-        let mut participant = self.participant.lock().expect("participant");
-        let now = self.origin.elapsed().as_millis() as u64;
-        input(&mut participant, now);
-        while let Some(event) = participant.poll_event() {
-            match event {
-                Event::SendMessage { to, json } => self.muc.send_message(&self.id, &to, &json),
-                Event::SetPresence { name, value } => self.muc.set_presence(&self.id, name, &value),
-                Event::SasReady { peer, .. } => participant.confirm_verification(&peer, true),
-                Event::VerificationCompleted { ok, reason, .. } => {
-                    *self.verification.lock().expect("verification") = Some((ok, reason.map(|r| r.as_str())));
-                }
-                _ => {}
-            }
-        }
-    }
-}
-
-impl Occupant for Cheater {
-    fn joined(&self, id: &str, has_e2ee_feature: bool, _after_me: bool) {
-        self.run(|p, _| p.peer_joined(id, has_e2ee_feature));
-    }
-
-    fn presence(&self, from: &str, name: &str, value: Option<&str>) {
-        self.run(|p, now| p.handle_presence(from, name, value, now));
-    }
-
-    fn message(&self, from: &str, json: &str) {
-        self.run(|p, now| p.handle_message(from, json, now));
-    }
-
-    fn left(&self, id: &str) {
-        self.run(|p, now| p.peer_left(id, now));
-    }
-}
-
 /// The element verifies a cheater (who confirms the codes at once) and gives what it reported.
 fn verify_cheater(cheat: impl FnOnce(&mut Participant)) -> (bool, String, Option<(bool, Option<&'static str>)>) {
     init();
     let mut meeting = Meeting::new(&[A]).expect("the meeting is set up");
     meeting.join(A).expect("A joins");
-    let cheater = Cheater::join(B, &meeting.muc, cheat);
+    let cheater = CoreOccupant::join(B, &meeting.muc, cheat).expect("the cheater joins");
     let member = meeting.member(A);
     meeting.settle("the key of the cheater", |_| member.key_code(B).is_some()).expect("A has B's key");
     member.olm.emit_by_name::<()>("start-verification", &[&B]);
@@ -183,7 +117,10 @@ fn verify_cheater(cheat: impl FnOnce(&mut Participant)) -> (bool, String, Option
     }
     meeting.settle("the verification result", over).expect("A reports a result");
     let result = member.last_message("jframeolm-verification", B).expect("a result");
-    let cheater_saw = *cheater.verification.lock().expect("verification");
+    let cheater_saw = cheater.events().into_iter().rev().find_map(|event| match event {
+        Event::VerificationCompleted { ok, reason, .. } => Some((ok, reason.map(|r| r.as_str()))),
+        _ => None,
+    });
     meeting.stop();
     (result.get::<bool>("ok").expect("ok"), result.get::<String>("reason").expect("reason"), cheater_saw)
 }

@@ -11,6 +11,8 @@
 //!   GLib and out of its sight: the plugin cannot wipe them (see SECURITY.md).
 
 mod common;
+#[path = "../examples/common/meeting.rs"]
+mod meeting;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -22,6 +24,7 @@ use common::*;
 use gst::glib;
 use gst::prelude::*;
 use gstjframe::jframe::{derive_aes_key, ratchet};
+use gstjframe::olm::{Event, MediaKey};
 use sha2::{Digest, Sha256};
 
 /// Secrets of the scenarios; each test uses its own so that they cannot meet.
@@ -321,6 +324,89 @@ fn launch_line_keys_appear_nowhere_in_the_debug_log() {
         found.len(),
         found.join("\n")
     );
+}
+
+/// Where the Olm scenario's child writes the keys it saw (they are random), for its parent.
+fn olm_secrets_path(parent: u32) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("jframe-key-hygiene-olm-secrets-{parent}"))
+}
+
+/// Standard base64 with padding, as the key-info plaintext carries media keys.
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut text = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk.iter().enumerate().fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+        for i in 0..4 {
+            let c = if i <= chunk.len() { ALPHABET[(n >> (18 - 6 * i) & 63) as usize] } else { b'=' };
+            text.push(char::from(c));
+        }
+    }
+    text
+}
+
+/// Keys learnt and made by jframeolm: two elements (A and B, with media between them) and a
+/// participant of the core (C) that sees every key of the elements and gives them its own;
+/// A ratchets and rotates. The child writes every key C saw, and its own, for the parent.
+fn olm_scenario() {
+    use meeting::{CoreOccupant, Meeting};
+    init();
+    let (a, b, c) = ("a1f0c3d2", "b7e2a915", "c4d8b0e6");
+    let mut meeting = Meeting::new(&[a, b]).expect("a meeting");
+    meeting.join(a).expect("A joins");
+    meeting.join(b).expect("B joins");
+    let core = CoreOccupant::join(c, &meeting.muc, |_| {}).expect("C joins");
+    // A ratchets when C joins, and B follows that ratchet by itself: B's store keeps the key
+    // A sent, until A rotates.
+    let everyone_has = |m: &Meeting, index: i64| {
+        [a, b].iter().all(|id| m.member(id).key_code(c).is_some() && m.member(id).olm_stat("own-key-index") >= 0)
+            && m.member(b).key_code(a).is_some()
+            && m.member(a).olm_stat("own-key-index") >= index
+            && (index == 0 || m.member(b).key_code(a) == m.member(a).key_code(a))
+    };
+    meeting.settle("keys", |m| everyone_has(m, 0)).expect("keys exchanged");
+    meeting.send_media(5, 5).expect("media between A and B");
+    let olm = &meeting.member(a).olm;
+    olm.emit_by_name::<()>("ratchet-key", &[]);
+    olm.emit_by_name::<()>("rotate-key", &[]);
+    meeting.settle("A's new key", |m| everyone_has(m, 1)).expect("the rotated key arrived");
+    meeting.send_media(5, 5).expect("media under the new key");
+    let keys: Vec<MediaKey> = core
+        .events()
+        .into_iter()
+        .filter_map(|event| match event {
+            Event::OwnKey { key, .. } | Event::PeerKey { key, .. } => key,
+            _ => None,
+        })
+        .collect();
+    assert!(keys.len() >= 4, "C saw the keys of A (two), of B, and its own: {}", keys.len());
+    let written: Vec<String> = keys.iter().map(|key| hex::encode(key.as_bytes())).collect();
+    std::fs::write(olm_secrets_path(std::os::unix::process::parent_id()), written.join("\n")).expect("secrets written");
+    meeting.stop();
+}
+
+#[test]
+fn keys_exchanged_over_olm_appear_nowhere_in_the_debug_log() {
+    if in_child() {
+        return olm_scenario();
+    }
+    let log = logged_run_of("keys_exchanged_over_olm_appear_nowhere_in_the_debug_log");
+    let path = olm_secrets_path(std::process::id());
+    let written = std::fs::read_to_string(&path).expect("the child wrote the keys it saw");
+    let _ = std::fs::remove_file(&path);
+    let mut secrets = Vec::new();
+    for (n, key) in written.lines().enumerate() {
+        let key = hex::decode(key).expect("hex");
+        secrets.extend(material_and_derived(&format!("Olm key {n}"), &key, 2));
+        secrets.push(secret(format!("Olm key {n}, base64"), base64(&key).as_bytes()));
+    }
+    // The log covers the element at every level, its key changes included.
+    let text = String::from_utf8_lossy(&log);
+    for wanted in ["jframeolm", "jframeenc", "jframedec", " LOG ", " TRACE ", "key of '"] {
+        assert!(text.contains(wanted), "the debug log has no '{wanted}'");
+    }
+    let found = leaks(&log, &secrets);
+    assert!(found.is_empty(), "{} lines of the debug log hold a key:\n{}", found.len(), found.join("\n"));
 }
 
 /// Reads a property through GObject itself, as C, Python or gst-inspect would.

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use gst::prelude::*;
 use gstjframe::KeyStore;
+use gstjframe::olm::{Event, Participant};
 
 pub type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
@@ -70,13 +71,94 @@ impl Occupant for OlmOccupant {
     }
 }
 
+/// A participant of the core itself (`gstjframe::olm::Participant`, no element) in the MUC,
+/// as tests use it: it confirms SAS codes at once and keeps every event it gave.
+pub struct CoreOccupant {
+    id: String,
+    participant: Mutex<Participant>,
+    muc: Muc,
+    origin: Instant,
+    events: Mutex<Vec<Event>>,
+}
+
+impl CoreOccupant {
+    /// Joins the MUC as `id` and turns E2EE on; `prepare` may first set the core's test hooks.
+    pub fn join(id: &str, muc: &Muc, prepare: impl FnOnce(&mut Participant)) -> Result<Arc<CoreOccupant>> {
+        let mut participant = Participant::new(id).map_err(|e| e.to_string())?;
+        prepare(&mut participant);
+        let occupant = Arc::new(CoreOccupant {
+            id: id.to_owned(),
+            participant: Mutex::new(participant),
+            muc: muc.clone(),
+            origin: Instant::now(),
+            events: Mutex::default(),
+        });
+        occupant.run(|_, _| {});
+        muc.join(id, occupant.clone());
+        muc.wait_quiet(TIMEOUT);
+        occupant.run(|p, now| p.enable(now));
+        Ok(occupant)
+    }
+
+    /// Gives an input, then does what the participant asks: messages and presence into the
+    /// MUC; SAS codes are confirmed at once.
+    pub fn run(&self, input: impl FnOnce(&mut Participant, u64)) {
+        let mut participant = lock(&self.participant);
+        let now = u64::try_from(self.origin.elapsed().as_millis()).unwrap_or(u64::MAX);
+        input(&mut participant, now);
+        while let Some(event) = participant.poll_event() {
+            match &event {
+                Event::SendMessage { to, json } => self.muc.send_message(&self.id, to, json),
+                Event::SetPresence { name, value } => self.muc.set_presence(&self.id, name, value),
+                Event::SasReady { peer, .. } => participant.confirm_verification(peer, true),
+                _ => {}
+            }
+            lock(&self.events).push(event);
+        }
+    }
+
+    /// The events it gave so far.
+    pub fn events(&self) -> Vec<Event> {
+        lock(&self.events).clone()
+    }
+}
+
+impl Occupant for CoreOccupant {
+    fn joined(&self, id: &str, has_e2ee_feature: bool, _after_me: bool) {
+        self.run(|p, _| p.peer_joined(id, has_e2ee_feature));
+    }
+
+    fn presence(&self, from: &str, name: &str, value: Option<&str>) {
+        self.run(|p, now| p.handle_presence(from, name, value, now));
+    }
+
+    fn message(&self, from: &str, json: &str) {
+        self.run(|p, now| p.handle_message(from, json, now));
+    }
+
+    fn left(&self, id: &str) {
+        self.run(|p, now| p.peer_left(id, now));
+    }
+}
+
 enum Stanza {
-    Join { id: String, occupant: Arc<dyn Occupant> },
-    Leave { id: String },
+    Join {
+        id: String,
+        occupant: Arc<dyn Occupant>,
+    },
+    Leave {
+        id: String,
+    },
     /// A private `<json-message>` from `from` to `to`.
-    Message { from: String, to: String, json: String },
+    Message {
+        from: String,
+        to: String,
+        json: String,
+    },
     /// `from` sent its full presence again.
-    Presence { from: String },
+    Presence {
+        from: String,
+    },
 }
 
 #[derive(Default)]
@@ -258,14 +340,14 @@ impl Counter {
         let counter = Counter::default();
         let counting = counter.clone();
         pad.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
-            counting.add(1);
+            counting.count();
             gst::PadProbeReturn::Ok
         });
         counter
     }
 
-    fn add(&self, n: u64) {
-        self.0.fetch_add(n, Ordering::Relaxed);
+    pub fn count(&self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn get(&self) -> u64 {
@@ -288,12 +370,15 @@ impl Media {
     }
 }
 
+/// A participant's receiving appsrcs, by (sender, media).
+type Inputs = BTreeMap<(String, Media), gst_app::AppSrc>;
+
 /// The in-process SFU: relays each sender's RTP to everyone else in the room, asks
 /// senders for a key frame when someone arrives, and counts the frames it relays.
 #[derive(Default)]
 pub struct Sfu {
     /// Per participant in the room: its receiving appsrcs by (sender, media).
-    inputs: Mutex<BTreeMap<String, BTreeMap<(String, Media), gst_app::AppSrc>>>,
+    inputs: Mutex<BTreeMap<String, Inputs>>,
     /// Per participant: its RTP appsinks (to ask them for key frames).
     outputs: Mutex<BTreeMap<String, gst::Element>>,
     /// Frames relayed, by (sender, receiver, media).
@@ -352,7 +437,7 @@ pub struct Member {
     raw_video: gst_app::AppSrc,
     raw_audio: gst_app::AppSrc,
     frames_pushed: (u64, u64),
-    inputs: BTreeMap<(String, Media), gst_app::AppSrc>,
+    inputs: Inputs,
     decoded: BTreeMap<(String, Media), Counter>,
 }
 
@@ -404,7 +489,9 @@ impl Member {
         let mut inputs = BTreeMap::new();
         let mut decoded = BTreeMap::new();
         for peer in peers {
-            for (media, source, decoder) in [(Media::Video, "video_from_", "vp8dec_"), (Media::Audio, "audio_from_", "opusdec_")] {
+            for (media, source, decoder) in
+                [(Media::Video, "video_from_", "vp8dec_"), (Media::Audio, "audio_from_", "opusdec_")]
+            {
                 inputs.insert((peer.to_string(), media), app_src(&pipeline, &format!("{source}{peer}"))?);
                 let pad = element(&pipeline, &format!("{decoder}{peer}"))?.static_pad("src").ok_or("decoder pad")?;
                 decoded.insert((peer.to_string(), media), Counter::on(&pad));
@@ -487,7 +574,10 @@ impl Member {
 
     /// The last message `name` about `participant`.
     pub fn last_message(&self, name: &str, participant: &str) -> Option<gst::Structure> {
-        self.messages(name).into_iter().rev().find(|s| s.get::<String>("participant").ok().as_deref() == Some(participant))
+        self.messages(name)
+            .into_iter()
+            .rev()
+            .find(|s| s.get::<String>("participant").ok().as_deref() == Some(participant))
     }
 
     /// A counter of a jframedec (`vdec_<peer>` / `adec_<peer>`), from its `stats`.
@@ -552,7 +642,7 @@ pub fn wait_until(timeout: Duration, mut done: impl FnMut() -> bool) -> bool {
         if start.elapsed() > timeout {
             return false;
         }
-        std::thread::sleep(Duration::from_millis(10));
+        std::thread::sleep(Duration::from_millis(20));
     }
     true
 }
@@ -648,7 +738,9 @@ impl Meeting {
     pub fn verify(&self, a: &str, b: &str) -> Result<(Sas, Sas)> {
         let (ma, mb) = (&self.members[a], &self.members[b]);
         ma.olm.emit_by_name::<()>("start-verification", &[&b]);
-        let both = || ma.last_message("jframeolm-sas-ready", b).is_some() && mb.last_message("jframeolm-sas-ready", a).is_some();
+        let both = || {
+            ma.last_message("jframeolm-sas-ready", b).is_some() && mb.last_message("jframeolm-sas-ready", a).is_some()
+        };
         self.settle("SAS codes", |_| both())?;
         let sas = |m: &Member, peer: &str| -> Sas {
             let s = m.last_message("jframeolm-sas-ready", peer).unwrap_or_else(|| gst::Structure::new_empty("none"));
@@ -659,7 +751,10 @@ impl Meeting {
         let matches = seen_a == seen_b;
         ma.olm.emit_by_name::<()>("confirm-verification", &[&b, &matches]);
         mb.olm.emit_by_name::<()>("confirm-verification", &[&a, &matches]);
-        let done = || ma.last_message("jframeolm-verification", b).is_some() && mb.last_message("jframeolm-verification", a).is_some();
+        let done = || {
+            ma.last_message("jframeolm-verification", b).is_some()
+                && mb.last_message("jframeolm-verification", a).is_some()
+        };
         self.settle("verification results", |_| done())?;
         Ok((seen_a, seen_b))
     }

@@ -6,8 +6,8 @@
 pub mod loopback_ice;
 pub mod meeting;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+pub use meeting::Counter;
+
 use std::time::{Duration, Instant};
 
 use gst::prelude::*;
@@ -105,30 +105,6 @@ impl Args {
     }
 }
 
-/// Counts the buffers that pass a pad.
-#[derive(Clone, Default)]
-pub struct Counter(Arc<AtomicU64>);
-
-impl Counter {
-    pub fn on(pad: &gst::Pad) -> Counter {
-        let counter = Counter::default();
-        let counting = counter.clone();
-        pad.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
-            counting.count();
-            gst::PadProbeReturn::Ok
-        });
-        counter
-    }
-
-    pub fn count(&self) {
-        self.0.fetch_add(1, Ordering::Relaxed);
-    }
-
-    pub fn get(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
-    }
-}
-
 pub fn by_name(bin: &gst::Bin, name: &str) -> Result<gst::Element> {
     Ok(bin.by_name(name).ok_or_else(|| format!("no element named {name}"))?)
 }
@@ -172,18 +148,6 @@ pub fn check_no_error(pipeline: &gst::Pipeline) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// Polls `done` until it holds or `timeout` passes; `true` if it held.
-pub fn wait_until(timeout: Duration, mut done: impl FnMut() -> bool) -> bool {
-    let start = Instant::now();
-    while !done() {
-        if start.elapsed() > timeout {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    true
 }
 
 /// Waits until a counter stops moving for `quiet` (frames still in flight arrive).

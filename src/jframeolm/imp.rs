@@ -41,9 +41,15 @@ struct Stats {
 enum Output {
     Event(Event),
     /// The own key ratcheted in place (`ratchet-key`): the key store ratchets it too.
-    Ratcheted { key: MediaKey, index: u32 },
-    /// An input the element refused, or a key the store refused.
-    Error { participant: String, reason: String },
+    Ratcheted {
+        key: MediaKey,
+        index: u32,
+    },
+    /// An input the element refused: it has not started.
+    Error {
+        participant: String,
+        reason: String,
+    },
 }
 
 struct State {
@@ -238,16 +244,12 @@ impl JFrameOlm {
                 };
                 (output, state.store.clone(), state.local_id.clone().unwrap_or_default())
             };
-            if let Err(reason) = self.deliver(output, &store, &local_id) {
-                let mut state = self.shared.lock();
-                state.stats.key_store_errors += 1;
-                state.outputs.push_front(Output::Error { participant: local_id, reason });
-            }
+            self.deliver(output, &store, &local_id);
         }
     }
 
     /// Does what one output says: a signal, a key into the store, a bus message.
-    fn deliver(&self, output: Output, store: &KeyStore, local_id: &str) -> Result<(), String> {
+    fn deliver(&self, output: Output, store: &KeyStore, local_id: &str) {
         let element = self.obj();
         match output {
             Output::Event(Event::SendMessage { to, json }) => {
@@ -259,21 +261,23 @@ impl JFrameOlm {
                 element.emit_by_name::<()>("set-presence", &[&name, &value]);
             }
             Output::Event(Event::OwnKey { key, index }) => {
-                self.store_key(store, local_id, key.as_ref(), index).map_err(|e| format!("own key: {e}"))?;
-                self.post_key(local_id, true, Some(index), key.as_ref());
+                if self.store_key(store, local_id, key.as_ref(), index) {
+                    self.post_key(local_id, true, Some(index), key.as_ref());
+                }
             }
             Output::Ratcheted { key, index } => {
                 // The store ratchets the key it holds; should that not be the participant's
                 // (a new key still on its way to the others), the participant's key wins.
                 let expected = VerificationCode::of_key(key.as_bytes());
-                if store.ratchet(local_id).is_err() || store.verification_code(local_id) != Some(expected) {
-                    self.store_key(store, local_id, Some(&key), index).map_err(|e| format!("own key: {e}"))?;
+                let in_store = store.ratchet(local_id).is_ok() && store.verification_code(local_id) == Some(expected);
+                if in_store || self.store_key(store, local_id, Some(&key), index) {
+                    self.post_key(local_id, true, Some(index), Some(&key));
                 }
-                self.post_key(local_id, true, Some(index), Some(&key));
             }
             Output::Event(Event::PeerKey { peer, key, index }) => {
-                self.store_key(store, &peer, key.as_ref(), index).map_err(|e| format!("key of '{peer}': {e}"))?;
-                self.post_key(&peer, false, Some(index), key.as_ref());
+                if self.store_key(store, &peer, key.as_ref(), index) {
+                    self.post_key(&peer, false, Some(index), key.as_ref());
+                }
             }
             Output::Event(Event::PeerKeysDropped { peer }) => {
                 store.participant(&peer).clear();
@@ -308,31 +312,43 @@ impl JFrameOlm {
                         .field("reason", reason),
                 );
             }
-            Output::Event(Event::Error { peer, error }) => self.post_error(peer.as_deref().unwrap_or(""), &error.to_string()),
+            Output::Event(Event::Error { peer, error }) => {
+                self.post_error(peer.as_deref().unwrap_or(""), &error.to_string())
+            }
             Output::Error { participant, reason } => self.post_error(&participant, &reason),
         }
-        Ok(())
     }
 
-    /// Puts a key (or none) into the store for a participant, under JFrame's rules.
-    fn store_key(&self, store: &KeyStore, id: &str, key: Option<&MediaKey>, index: u32) -> Result<(), String> {
+    /// Puts a key (or none) into the store for a participant, under JFrame's rules; a refusal
+    /// is counted and reported. `true` when it is in.
+    fn store_key(&self, store: &KeyStore, id: &str, key: Option<&MediaKey>, index: u32) -> bool {
         let participant = store.participant(id);
-        participant
-            .use_rules(&Rules::jframe())
-            .map_err(|_| "the key store has other rules than JFrame's for this participant".to_owned())?;
-        match key {
-            Some(key) => participant.set_key(index, key.as_bytes(), KeyMode::Derived).map_err(|e| e.to_string()),
-            None => {
+        let result = match (participant.use_rules(&Rules::jframe()), key) {
+            (Err(_), _) => Err("the key store has other rules than JFrame's for this participant".to_owned()),
+            (Ok(()), Some(key)) => {
+                participant.set_key(index, key.as_bytes(), KeyMode::Derived).map_err(|e| e.to_string())
+            }
+            (Ok(()), None) => {
                 participant.clear();
                 Ok(())
             }
+        };
+        if let Err(reason) = &result {
+            self.shared.lock().stats.key_store_errors += 1;
+            self.post_error(id, &format!("key not stored: {reason}"));
         }
+        result.is_ok()
     }
 
     /// `jframeolm-key`: the index and verification code of a new key, never the key.
     fn post_key(&self, id: &str, local: bool, index: Option<u32>, key: Option<&MediaKey>) {
         let code = key.map(|key| code_text(&VerificationCode::of_key(key.as_bytes())));
-        gst::info!(CAT, imp = self, "key of '{id}' (local={local}) at index {index:?}: {}", code.as_deref().unwrap_or("none"));
+        gst::info!(
+            CAT,
+            imp = self,
+            "key of '{id}' (local={local}) at index {index:?}: {}",
+            code.as_deref().unwrap_or("none")
+        );
         let mut structure = gst::Structure::builder("jframeolm-key")
             .field("participant", id)
             .field("local", local)
@@ -357,19 +373,28 @@ impl JFrameOlm {
 
     /// NULL to READY: the key store, the identity keys in presence, E2EE if asked, the timer.
     fn start(&self) -> Result<(), gst::ErrorMessage> {
-        if !self.shared.lock().shared_store {
+        let shared_store = {
+            let state = self.shared.lock();
+            if state.local_id.is_none() {
+                return Err(gst::error_msg!(
+                    gst::LibraryError::Settings,
+                    ("jframeolm needs local-id, the own participant id")
+                ));
+            }
+            state.shared_store
+        };
+        if !shared_store {
             let element = self.obj();
             let message = gst::message::NeedContext::builder(KEY_STORE_CONTEXT).src(&*element).build();
             let _ = element.post_message(message);
         }
         {
             let mut state = self.shared.lock();
-            if state.local_id.is_none() {
-                return Err(gst::error_msg!(gst::LibraryError::Settings, ["local-id is not set"]));
-            }
             state.started = true;
             let keys = state.participant.identity_keys();
-            for (name, value) in [(PRESENCE_ID_KEY_CURVE25519, keys.curve25519), (PRESENCE_ID_KEY_ED25519, keys.ed25519)] {
+            for (name, value) in
+                [(PRESENCE_ID_KEY_CURVE25519, keys.curve25519), (PRESENCE_ID_KEY_ED25519, keys.ed25519)]
+            {
                 state.outputs.push_back(Output::Event(Event::SetPresence { name, value }));
             }
             if state.enabled && !state.participant.is_enabled() {
@@ -381,12 +406,16 @@ impl JFrameOlm {
         }
         let shared = self.shared.clone();
         let element = self.obj().downgrade();
-        let spawned = std::thread::Builder::new()
-            .name("jframeolm-timer".to_owned())
-            .spawn(move || run_timer(&shared, &element));
+        let spawned =
+            std::thread::Builder::new().name("jframeolm-timer".to_owned()).spawn(move || run_timer(&shared, &element));
         match spawned {
             Ok(handle) => *lock(&self.timer) = Some(handle),
-            Err(e) => return Err(gst::error_msg!(gst::CoreError::Thread, ["no timer thread: {}", e])),
+            Err(e) => {
+                return Err(gst::error_msg!(
+                    gst::CoreError::Thread,
+                    ("jframeolm cannot start its timer thread: {}", e)
+                ));
+            }
         }
         self.flush();
         Ok(())
@@ -396,7 +425,8 @@ impl JFrameOlm {
     fn stop(&self) {
         self.shared.lock().started = false;
         self.shared.wake.notify_all();
-        if let Some(handle) = lock(&self.timer).take() {
+        // The timer thread itself may drop the last reference: it ends by itself then.
+        if let Some(handle) = lock(&self.timer).take().filter(|h| h.thread().id() != std::thread::current().id()) {
             let _ = handle.join();
         }
     }
@@ -514,16 +544,20 @@ impl ObjectImpl for JFrameOlm {
             vec![
                 glib::ParamSpecString::builder("local-id")
                     .nick("Local id")
-                    .blurb("Own participant id (the MUC nick); the own media key goes into the key store under \
+                    .blurb(
+                        "Own participant id (the MUC nick); the own media key goes into the key store under \
                             this participant: set participant=<local-id> on the jframeenc that sends. Required; \
-                            NULL or READY only, before anyone joined")
+                            NULL or READY only, before anyone joined",
+                    )
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecBoolean::builder("enabled")
                     .nick("Enabled")
-                    .blurb("E2EE on or off, as lib-jitsi-meet's setEnabled: on sets presence e2ee.enabled, makes \
+                    .blurb(
+                        "E2EE on or off, as lib-jitsi-meet's setEnabled: on sets presence e2ee.enabled, makes \
                             Olm sessions and a new own key; off empties e2ee.enabled, sends the key false and \
-                            clears the sessions. Set while NULL it applies when the element goes to READY")
+                            clears the sessions. Set while NULL it applies when the element goes to READY",
+                    )
                     .default_value(false)
                     .mutable_playing()
                     .build(),
@@ -539,9 +573,11 @@ impl ObjectImpl for JFrameOlm {
                     .build(),
                 glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
                     .nick("Statistics")
-                    .blurb("application/x-jframeolm-stats: messages-handled, messages-rejected, inputs-rejected, \
+                    .blurb(
+                        "application/x-jframeolm-stats: messages-handled, messages-rejected, inputs-rejected, \
                             messages-sent, sessions, sessions-started, keys-received, own-keys, own-key-index \
-                            (-1 none), timeouts, verifications-ok, verifications-failed, key-store-errors")
+                            (-1 none), timeouts, verifications-ok, verifications-failed, key-store-errors",
+                    )
                     .read_only()
                     .build(),
             ]
@@ -552,15 +588,20 @@ impl ObjectImpl for JFrameOlm {
     fn signals() -> &'static [glib::subclass::Signal] {
         static SIGNALS: LazyLock<Vec<glib::subclass::Signal>> = LazyLock::new(|| {
             vec![
-                action("handle-message", 2, false, |olm, a, _| {
-                    olm.input(Input::Message, Some(&a[0]), |p, now| p.handle_message(&a[0], &a[1], now))
-                }, true),
+                action(
+                    "handle-message",
+                    2,
+                    false,
+                    |olm, a, _| olm.input(Input::Message, Some(&a[0]), |p, now| p.handle_message(&a[0], &a[1], now)),
+                    true,
+                ),
                 glib::subclass::Signal::builder("handle-presence")
                     .param_types([String::static_type(), String::static_type(), String::static_type()])
                     .action()
                     .class_handler(|args| {
                         let element = element_arg(args)?;
-                        let (from, name) = (string_arg(args, 1).unwrap_or_default(), string_arg(args, 2).unwrap_or_default());
+                        let (from, name) =
+                            (string_arg(args, 1).unwrap_or_default(), string_arg(args, 2).unwrap_or_default());
                         let value = string_arg(args, 3);
                         gst::debug!(CAT, obj = element, "presence of '{from}': {name} = {value:?}");
                         element.imp().input(Input::Other, Some(&from), |p, now| {
@@ -569,22 +610,50 @@ impl ObjectImpl for JFrameOlm {
                         None
                     })
                     .build(),
-                action("participant-joined", 1, true, |olm, a, feature| {
-                    olm.input(Input::Other, Some(&a[0]), |p, _| p.peer_joined(&a[0], feature))
-                }, false),
-                action("participant-left", 1, false, |olm, a, _| {
-                    olm.input(Input::Other, Some(&a[0]), |p, now| p.peer_left(&a[0], now))
-                }, false),
-                action("rotate-key", 0, false, |olm, _, _| olm.input(Input::Other, None, Participant::rotate_key), false),
-                action("ratchet-key", 0, false, |olm, _, _| {
-                    olm.input_with(Input::Other, None, true, |p, _| p.ratchet_key())
-                }, false),
-                action("start-verification", 1, false, |olm, a, _| {
-                    olm.input(Input::Other, Some(&a[0]), |p, _| p.start_verification(&a[0]))
-                }, false),
-                action("confirm-verification", 1, true, |olm, a, matches| {
-                    olm.input(Input::Other, Some(&a[0]), |p, _| p.confirm_verification(&a[0], matches))
-                }, false),
+                action(
+                    "participant-joined",
+                    1,
+                    true,
+                    |olm, a, feature| olm.input(Input::Other, Some(&a[0]), |p, _| p.peer_joined(&a[0], feature)),
+                    false,
+                ),
+                action(
+                    "participant-left",
+                    1,
+                    false,
+                    |olm, a, _| olm.input(Input::Other, Some(&a[0]), |p, now| p.peer_left(&a[0], now)),
+                    false,
+                ),
+                action(
+                    "rotate-key",
+                    0,
+                    false,
+                    |olm, _, _| olm.input(Input::Other, None, Participant::rotate_key),
+                    false,
+                ),
+                action(
+                    "ratchet-key",
+                    0,
+                    false,
+                    |olm, _, _| olm.input_with(Input::Other, None, true, |p, _| p.ratchet_key()),
+                    false,
+                ),
+                action(
+                    "start-verification",
+                    1,
+                    false,
+                    |olm, a, _| olm.input(Input::Other, Some(&a[0]), |p, _| p.start_verification(&a[0])),
+                    false,
+                ),
+                action(
+                    "confirm-verification",
+                    1,
+                    true,
+                    |olm, a, matches| {
+                        olm.input(Input::Other, Some(&a[0]), |p, _| p.confirm_verification(&a[0], matches))
+                    },
+                    false,
+                ),
                 glib::subclass::Signal::builder("send-message")
                     .param_types([String::static_type(), String::static_type()])
                     .run_last()

@@ -5,11 +5,12 @@ store's signals refuse what they cannot do. Ends with `N passed, M failed`."""
 
 import os
 import sys
-import traceback
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "examples"))
 import keystore_call as call  # noqa: E402
 from keystore_call import Gst  # noqa: E402
+
+import cases  # noqa: E402
 
 FRAMES = 90
 
@@ -57,25 +58,10 @@ def the_store_refuses_what_it_cannot_do_and_reads_back_its_rules():
     assert not store.emit("ratchet", "carol")
 
 
-def main():
+if __name__ == "__main__":
     call.load_plugin()
-    cases = [
+    cases.run([
         every_frame_decrypts_through_a_rotation_and_a_ratchet,
         a_wrong_key_is_reported_and_nothing_of_it_decodes,
         the_store_refuses_what_it_cannot_do_and_reads_back_its_rules,
-    ]
-    failed = 0
-    for case in cases:
-        try:
-            case()
-            print(f"{case.__name__} ... ok")
-        except Exception:  # noqa: BLE001 - every failure is reported, then counted
-            failed += 1
-            print(f"{case.__name__} ... FAILED")
-            traceback.print_exc(file=sys.stdout)
-    print(f"{len(cases) - failed} passed, {failed} failed")
-    sys.exit(1 if failed else 0)
-
-
-if __name__ == "__main__":
-    main()
+    ])
