@@ -5,7 +5,7 @@ use std::fmt;
 use zeroize::Zeroizing;
 
 use super::Error;
-use crate::jframe::verification::EMOJI;
+use crate::jframe::verification::{EMOJI, VerificationCode};
 
 /// A 32-byte JFrame key material (lib-jitsi-meet's media key). Wiped when dropped; its
 /// `Debug` shows no byte of it.
@@ -53,15 +53,8 @@ pub struct SasCode {
 impl SasCode {
     /// The code of six SAS bytes, as lib-jitsi-meet's `generateSas` makes it.
     pub fn from_bytes(bytes: [u8; 6]) -> SasCode {
-        let b = bytes.map(u16::from);
-        let decimal = [
-            ((b[0] << 5) | (b[1] >> 3)) + 1000,
-            (((b[1] & 0x7) << 10) | (b[2] << 2) | (b[3] >> 6)) + 1000,
-            (((b[3] & 0x3f) << 7) | (b[4] >> 1)) + 1000,
-        ];
-        let bits = bytes.iter().fold(0u64, |acc, &byte| (acc << 8) | u64::from(byte));
-        let emoji = std::array::from_fn(|i| ((bits >> (42 - 6 * i)) & 63) as u8);
-        SasCode { bytes, decimal, emoji }
+        let code = VerificationCode::from_bytes(bytes);
+        SasCode { bytes, decimal: code.decimal(), emoji: code.emoji_indices().map(|i| i as u8) }
     }
 
     /// The emoji as `(symbol, name)`, as lib-jitsi-meet shows them.
@@ -69,7 +62,6 @@ impl SasCode {
         self.emoji.map(|i| EMOJI[usize::from(i) & 63])
     }
 }
-
 
 /// Why a verification did not succeed; `as_str` gives lib-jitsi-meet's error codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
