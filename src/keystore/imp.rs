@@ -99,11 +99,11 @@ impl ObjectImpl for KeyStore {
                     .action()
                     .class_handler(|args| {
                         let store = store_of(args)?;
-                        let participant = args.get(1)?.get::<String>().ok()?;
+                        let participant = text(args, 1)?;
                         let kid = args.get(2)?.get::<u64>().ok()?;
                         let key = args.get(3)?.get::<gst::Buffer>().ok()?;
                         let map = key.map_readable().ok()?;
-                        Some(store.set_sframe_key(&participant, kid, &map).is_ok().to_value())
+                        Some(done("set-sframe-key", &participant, store.set_sframe_key(&participant, kid, &map)))
                     })
                     .build(),
                 glib::subclass::Signal::builder("ratchet")
