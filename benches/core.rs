@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput};
 use gstjframe::jframe::{
-    Context, DEFAULT_RATCHET_WINDOW, EncryptOutcome, FrameKind, IV_LEN, KeyMode, TAG_LEN, TRAILER_LEN,
-    derive_aes_key, ratchet,
+    Context, DEFAULT_RATCHET_WINDOW, EncryptOutcome, FrameKind, IV_LEN, KeyMode, TAG_LEN, TRAILER_LEN, derive_aes_key,
+    ratchet,
 };
 
 const SIZES: [usize; 4] = [160, 1200, 32 * 1024, 128 * 1024];
@@ -228,7 +228,10 @@ fn keys(c: &mut Criterion, rows: &mut Vec<Row>) {
 
 fn print_table(rows: &[Row]) {
     println!();
-    println!("Core (JFrame, SFrame) vs bare ({}): ns per operation, fastest of {ROUNDS} interleaved batches", bare::BACKEND);
+    println!(
+        "Core (JFrame, SFrame) vs bare ({}): ns per operation, fastest of {ROUNDS} interleaved batches",
+        bare::BACKEND
+    );
     println!("{:<22} {:>10} {:>10} {:>7}", "operation", "core", "bare", "ratio");
     for Row { name, core, bare } in rows {
         println!("{name:<22} {core:>10.0} {bare:>10.0} {:>7.3}", core / bare);

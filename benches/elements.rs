@@ -122,7 +122,10 @@ fn cases(size: usize) -> Vec<Case> {
         case("jframeenc, not writable", Aead::Seal, &enc, &plain, TRAILER_LEN, true),
         case("jframedec", Aead::Open, &dec(&KEY), &sealed, 0, false),
         case("jframedec, wrong key", Aead::FailedOpens, &dec(&OTHER_KEY), &sealed, 0, false),
-        Case { prefix: MAX_HEADER_LEN, ..case("jframeenc format=sframe", Aead::Seal, &sframe_enc, &plain, TRAILER_LEN, false) },
+        Case {
+            prefix: MAX_HEADER_LEN,
+            ..case("jframeenc format=sframe", Aead::Seal, &sframe_enc, &plain, TRAILER_LEN, false)
+        },
         case("jframeenc format=sframe, no room", Aead::Seal, &sframe_enc, &plain, 0, false),
         Case {
             caps: "application/x-sframe,media-type=audio/x-opus",
@@ -187,7 +190,8 @@ fn run(case: &Case, count: usize) -> Duration {
     src.set_callbacks(gst_app::AppSrcCallbacks::builder().need_data(need_data).build());
     pipeline.set_state(gst::State::Playing).expect("plays");
     let bus = pipeline.bus().expect("bus");
-    let _ = bus.timed_pop_filtered(gst::ClockTime::from_seconds(120), &[gst::MessageType::Eos, gst::MessageType::Error]);
+    let _ =
+        bus.timed_pop_filtered(gst::ClockTime::from_seconds(120), &[gst::MessageType::Eos, gst::MessageType::Error]);
     let _ = pipeline.set_state(gst::State::Null);
     let feed = feed.lock().expect("feed");
     match (feed.first_request, feed.last_request) {

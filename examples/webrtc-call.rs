@@ -67,7 +67,10 @@ impl Media {
             (true, false) => ("rtpsframedepay", "vp8dec"),
             (false, _) => ("rtpvp8depay request-keyframe=true wait-for-keyframe=true", "vp8dec"),
         };
-        format!("{depay} ! jframedec name=vdec {} ! {decoder} name=vdecoder ! fakesink sync=false", self.encryption(key))
+        format!(
+            "{depay} ! jframedec name=vdec {} ! {decoder} name=vdecoder ! fakesink sync=false",
+            self.encryption(key)
+        )
     }
 
     fn audio_receiver(self, key: &str) -> String {
@@ -104,7 +107,10 @@ impl Peer {
             String::new()
         };
         let pipeline = gst::Pipeline::new();
-        pipeline.add(&gst::parse::bin_from_description(&format!("webrtcbin name=wb bundle-policy=max-bundle {send}"), false)?)?;
+        pipeline.add(&gst::parse::bin_from_description(
+            &format!("webrtcbin name=wb bundle-policy=max-bundle {send}"),
+            false,
+        )?)?;
         let webrtc = by_name(pipeline.upcast_ref(), "wb")?;
         common::loopback_ice::use_loopback_only(&webrtc)?;
         let peer = Peer { pipeline, webrtc, video_decoded: Counter::default(), audio_decoded: Counter::default() };
@@ -160,7 +166,14 @@ impl Peer {
     }
 }
 
-fn link_decoder(parent: &gst::Bin, pad: &gst::Pad, kind: Media, key: &str, video: &Counter, audio: &Counter) -> Result<()> {
+fn link_decoder(
+    parent: &gst::Bin,
+    pad: &gst::Pad,
+    kind: Media,
+    key: &str,
+    video: &Counter,
+    audio: &Counter,
+) -> Result<()> {
     if pad.direction() != gst::PadDirection::Src {
         return Ok(());
     }
@@ -256,10 +269,9 @@ fn start_late(callee: &Peer, late: Duration) {
 }
 
 fn report_direction(name: &str, sender: &Peer, receiver: &Peer) {
-    for (kind, enc, dec, decoded) in [
-        ("video", "venc", "vdec", &receiver.video_decoded),
-        ("audio", "aenc", "adec", &receiver.audio_decoded),
-    ] {
+    for (kind, enc, dec, decoded) in
+        [("video", "venc", "vdec", &receiver.video_decoded), ("audio", "aenc", "adec", &receiver.audio_decoded)]
+    {
         let sent = sender.element(enc).map_or(0, |e| stat(&e, "frames-processed"));
         let dec = receiver.element(dec);
         report(
@@ -335,7 +347,11 @@ fn main() -> Result<()> {
                 }
                 _ => encoder.emit_by_name::<bool>("ratchet", &[]),
             };
-            println!("{:.1}s: {event} on {name}: {}", start.elapsed().as_secs_f64(), if done { "done" } else { "failed" });
+            println!(
+                "{:.1}s: {event} on {name}: {}",
+                start.elapsed().as_secs_f64(),
+                if done { "done" } else { "failed" }
+            );
         }
     }
     std::thread::sleep(seconds.saturating_sub(start.elapsed()));
@@ -352,8 +368,5 @@ fn main() -> Result<()> {
 }
 
 fn hex_bytes(text: &str) -> Result<Vec<u8>> {
-    (0..text.len())
-        .step_by(2)
-        .map(|i| Ok(u8::from_str_radix(text.get(i..i + 2).ok_or("odd hex")?, 16)?))
-        .collect()
+    (0..text.len()).step_by(2).map(|i| Ok(u8::from_str_radix(text.get(i..i + 2).ok_or("odd hex")?, 16)?)).collect()
 }

@@ -673,11 +673,7 @@ fn wrong_keys_decrypt_nothing_either_way() {
 #[test]
 fn jframe_js_passes_reference_vectors() {
     let vectors = vector_file::path("JFRAME_VECTORS", "jframe-vectors.json");
-    let output = Command::new("node")
-        .arg(browser_dir().join("vectors.js"))
-        .arg(&vectors)
-        .output()
-        .expect("node runs");
+    let output = Command::new("node").arg(browser_dir().join("vectors.js")).arg(&vectors).output().expect("node runs");
     let stdout = String::from_utf8_lossy(&output.stdout);
     println!("jframe.js: {stdout}");
     assert!(output.status.success(), "jframe.js fails vectors:\n{stdout}\n{}", String::from_utf8_lossy(&output.stderr));

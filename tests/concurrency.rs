@@ -138,9 +138,7 @@ fn frames_stay_right_while_keys_ratchets_and_enabled_change_from_other_threads()
         let sent = frame(seq);
         let out = enc.push(&sent);
         let [on_the_wire] = out.as_slice() else {
-            counts
-                .wrong
-                .push(format!("frame {seq}: {} frames out of the sender", out.len()));
+            counts.wrong.push(format!("frame {seq}: {} frames out of the sender", out.len()));
             continue;
         };
         if *on_the_wire == sent {
@@ -148,9 +146,7 @@ fn frames_stay_right_while_keys_ratchets_and_enabled_change_from_other_threads()
         } else if on_the_wire.len() == sent.len() + OVERHEAD && on_the_wire[..3] == sent[..3] {
             counts.encrypted += 1;
         } else {
-            counts
-                .wrong
-                .push(format!("frame {seq}: the sender gave neither it nor its encryption"));
+            counts.wrong.push(format!("frame {seq}: the sender gave neither it nor its encryption"));
         }
 
         let received = dec.push(on_the_wire);
@@ -170,10 +166,7 @@ fn frames_stay_right_while_keys_ratchets_and_enabled_change_from_other_threads()
             }
         };
         if received.as_slice() != expected.map(std::slice::from_ref).unwrap_or_default() {
-            counts.wrong.push(format!(
-                "frame {seq}: the receiver gave {} frame(s), not {expected:?}",
-                received.len()
-            ));
+            counts.wrong.push(format!("frame {seq}: the receiver gave {} frame(s), not {expected:?}", received.len()));
         }
         before = after;
     }
@@ -202,13 +195,6 @@ fn frames_stay_right_while_keys_ratchets_and_enabled_change_from_other_threads()
     assert_eq!(counts.decrypted + counts.passed_through + counts.dropped, FRAMES);
     // The other threads really ran during the frames, and decryption really happened.
     assert!(key_changes > 1 && ratchets > 1 && toggles > 1 && reads > 1);
-    assert!(
-        counts.decrypted > FRAMES / 50,
-        "only {} frames decrypted",
-        counts.decrypted
-    );
-    assert_eq!(
-        stat(&enc.element, "dropped-no-key") + stat(&enc.element, "dropped-malformed"),
-        0
-    );
+    assert!(counts.decrypted > FRAMES / 50, "only {} frames decrypted", counts.decrypted);
+    assert_eq!(stat(&enc.element, "dropped-no-key") + stat(&enc.element, "dropped-malformed"), 0);
 }

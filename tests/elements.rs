@@ -76,14 +76,8 @@ fn properties_have_their_documented_defaults_and_ranges() {
         assert_eq!(key_mode_nick(&element), "hkdf", "{factory}");
         assert!(element.property::<bool>("enabled"), "{factory}");
         let key = element.find_property("key").expect("key property");
-        assert!(
-            key.flags().contains(glib::ParamFlags::WRITABLE),
-            "{factory}: key is writable"
-        );
-        assert!(
-            !key.flags().contains(glib::ParamFlags::READABLE),
-            "{factory}: key is write-only"
-        );
+        assert!(key.flags().contains(glib::ParamFlags::WRITABLE), "{factory}: key is writable");
+        assert!(!key.flags().contains(glib::ParamFlags::READABLE), "{factory}: key is write-only");
         let key_index = element.find_property("key-index").expect("key-index property");
         let key_index = key_index.downcast_ref::<glib::ParamSpecUInt>().expect("uint");
         assert_eq!((key_index.minimum(), key_index.maximum()), (0, 255), "{factory}");
@@ -110,9 +104,7 @@ fn properties_have_their_documented_defaults_and_ranges() {
     }
     let decoder = make("jframedec", &[]);
     assert_eq!(decoder.property::<u32>("ratchet-window"), 8);
-    let window = decoder
-        .find_property("ratchet-window")
-        .expect("ratchet-window property");
+    let window = decoder.find_property("ratchet-window").expect("ratchet-window property");
     let window = window.downcast_ref::<glib::ParamSpecUInt>().expect("uint");
     assert_eq!((window.minimum(), window.maximum()), (0, 64));
 
@@ -135,12 +127,7 @@ fn raw_keys_of_16_and_32_bytes_set_before_start_in_any_order() {
             assert_eq!(encrypted.last(), Some(&3), "KID is the key index");
             // Decrypts with the raw key as the AES key: AES-256 for 32 bytes.
             let plain = core_decrypt(KeyMode::Raw, 3, key, vp8_kind(frame), encrypted);
-            assert_eq!(
-                plain.as_ref(),
-                Ok(frame),
-                "core decrypts with the {}-byte raw key",
-                key.len()
-            );
+            assert_eq!(plain.as_ref(), Ok(frame), "core decrypts with the {}-byte raw key", key.len());
             assert_eq!(dec.push(encrypted), vec![frame.clone()]);
         }
         for element in [&enc.element, &dec.element] {
@@ -269,21 +256,14 @@ fn set_key_returns_true_or_false_with_a_warning() {
         assert!(!set_key(&raw.element, 4, b"short"), "{factory}: 5-byte raw key");
         assert!(!set_key(&raw.element, 256, &RAW_KEY_16), "{factory}: index 256");
         let messages = raw.errors_and_warnings();
-        assert_eq!(
-            error_domains(&messages),
-            vec![(gst::MessageType::Warning, true); 2],
-            "{factory}"
-        );
+        assert_eq!(error_domains(&messages), vec![(gst::MessageType::Warning, true); 2], "{factory}");
         assert_eq!(stat(&raw.element, "rejected-keys"), 2);
         // Refused keys change nothing: slot 2 is still current.
         assert_eq!(current_key_index(&raw.element), 2);
 
         let hkdf = Tested::new(make(factory, &[]), &vp8_frames().caps);
         assert!(set_key(&hkdf.element, 255, &MATERIAL));
-        assert!(
-            set_key(&hkdf.element, 1, b"short"),
-            "{factory}: material may have any length"
-        );
+        assert!(set_key(&hkdf.element, 1, b"short"), "{factory}: material may have any length");
         assert!(!set_key(&hkdf.element, 256, &MATERIAL), "{factory}: index 256");
         assert!(!set_key(&hkdf.element, 0, b""), "{factory}: empty material");
         assert_eq!(hkdf.errors_and_warnings().len(), 2);
@@ -297,10 +277,7 @@ fn set_key_returns_true_or_false_with_a_warning() {
     let frame = &vp8_frames().frames[1];
     let encrypted = enc.push(frame);
     assert_eq!(encrypted[0].last(), Some(&2));
-    assert_eq!(
-        core_decrypt(KeyMode::Raw, 2, &RAW_KEY_32, vp8_kind(frame), &encrypted[0]),
-        Ok(frame.clone())
-    );
+    assert_eq!(core_decrypt(KeyMode::Raw, 2, &RAW_KEY_32, vp8_kind(frame), &encrypted[0]), Ok(frame.clone()));
 }
 
 #[test]
@@ -313,10 +290,7 @@ fn clear_keys_makes_both_elements_drop() {
     assert_eq!(dec.push_all(&encrypted), frames[..3]);
 
     enc.element.emit_by_name::<()>("clear-keys", &[]);
-    assert!(
-        enc.push_all(&frames[3..6]).is_empty(),
-        "no key: the sender drops, never sends plaintext"
-    );
+    assert!(enc.push_all(&frames[3..6]).is_empty(), "no key: the sender drops, never sends plaintext");
     assert_eq!(stat(&enc.element, "dropped-no-key"), 3);
     assert_eq!(current_key_index(&enc.element), -1);
     assert_eq!(enc.state_messages(), vec![state("ok", 0), state("missing-key", -1)]);
@@ -358,10 +332,7 @@ fn sender_ratchet_is_followed_by_the_receiver() {
     let material_3 = ratchet(&ratchet(&ratchet(&MATERIAL)));
     let kind = vp8_kind(&frames[10]);
     assert!(core_decrypt(KeyMode::Derived, 2, &MATERIAL, kind, &sent[10]).is_err());
-    assert_eq!(
-        core_decrypt(KeyMode::Derived, 2, &material_3, kind, &sent[10]),
-        Ok(frames[10].clone())
-    );
+    assert_eq!(core_decrypt(KeyMode::Derived, 2, &material_3, kind, &sent[10]), Ok(frames[10].clone()));
 }
 
 #[test]
@@ -378,31 +349,18 @@ fn ratchet_window_bounds_how_far_the_receiver_follows() {
     let frames = &vp8_frames().frames;
     for window in [0u32, 1] {
         let mut enc = encoder(&[("key", material_hex().as_str())]);
-        let mut dec = decoder(&[
-            ("key", material_hex().as_str()),
-            ("ratchet-window", window.to_string().as_str()),
-        ]);
+        let mut dec = decoder(&[("key", material_hex().as_str()), ("ratchet-window", window.to_string().as_str())]);
         let seen = ratcheted(&dec.element);
         assert!(enc.element.emit_by_name::<bool>("ratchet", &[]));
         let one_ahead = enc.push(&frames[1]);
-        assert_eq!(
-            dec.push(&one_ahead[0]).len(),
-            window as usize,
-            "window {window}, one step"
-        );
+        assert_eq!(dec.push(&one_ahead[0]).len(), window as usize, "window {window}, one step");
         assert!(enc.element.emit_by_name::<bool>("ratchet", &[]));
         assert!(enc.element.emit_by_name::<bool>("ratchet", &[]));
         let beyond = enc.push(&frames[2]);
-        assert!(
-            dec.push(&beyond[0]).is_empty(),
-            "window {window}: two steps ahead of the receiver"
-        );
+        assert!(dec.push(&beyond[0]).is_empty(), "window {window}: two steps ahead of the receiver");
         let followed = if window == 0 { vec![] } else { vec![(0, 1)] };
         assert_eq!(*seen.lock().expect("signal record"), followed);
-        assert_eq!(
-            stat(&dec.element, "dropped-authentication-failed"),
-            2 - u64::from(window)
-        );
+        assert_eq!(stat(&dec.element, "dropped-authentication-failed"), 2 - u64::from(window));
     }
 }
 
@@ -483,10 +441,7 @@ fn wrong_size_key_while_playing_is_an_error_and_encrypts_nothing() {
     // Empty key material is the wrong size in hkdf mode; with no key before it, nothing is sent.
     let mut hkdf = encoder(&[]);
     hkdf.element.set_property("key", buffer(b""));
-    assert_eq!(
-        error_domains(&hkdf.errors_and_warnings()),
-        vec![(gst::MessageType::Error, true)]
-    );
+    assert_eq!(error_domains(&hkdf.errors_and_warnings()), vec![(gst::MessageType::Error, true)]);
     assert!(hkdf.push_all(frames).is_empty());
 }
 
@@ -499,11 +454,7 @@ fn key_mode_is_not_changed_while_playing() {
     assert_eq!(enc.push_all(&frames[..5]).len(), 5);
     enc.element.set_property_from_str("key-mode", "raw");
     assert_eq!(key_mode_nick(&enc.element), "hkdf", "key-mode changed while playing");
-    assert_eq!(
-        enc.push_all(&frames[5..]).len(),
-        frames.len() - 5,
-        "the key ring was emptied while playing"
-    );
+    assert_eq!(enc.push_all(&frames[5..]).len(), frames.len() - 5, "the key ring was emptied while playing");
 }
 
 #[test]
@@ -513,31 +464,20 @@ fn caps_other_than_vp8_and_opus_are_refused() {
         let element = make(factory, &[("key", material_hex().as_str())]);
         let sink = pad(&element, "sink");
         for accepted in ["video/x-vp8", "audio/x-opus, channel-mapping-family=(int)0"] {
-            assert!(
-                sink.query_accept_caps(&accepted.parse::<gst::Caps>().expect("caps")),
-                "{factory}: {accepted}"
-            );
+            assert!(sink.query_accept_caps(&accepted.parse::<gst::Caps>().expect("caps")), "{factory}: {accepted}");
         }
         for refused in ["video/x-raw", "audio/x-raw", "video/x-h264", "application/x-rtp"] {
-            assert!(
-                !sink.query_accept_caps(&refused.parse::<gst::Caps>().expect("caps")),
-                "{factory}: {refused}"
-            );
+            assert!(!sink.query_accept_caps(&refused.parse::<gst::Caps>().expect("caps")), "{factory}: {refused}");
         }
 
         let mut h = gst_check::Harness::with_element(&element, Some("sink"), Some("src"));
         h.play();
         assert!(h.push_event(gst::event::StreamStart::new("refused-caps")));
-        let raw = "video/x-raw,format=I420,width=64,height=48"
-            .parse::<gst::Caps>()
-            .expect("caps");
+        let raw = "video/x-raw,format=I420,width=64,height=48".parse::<gst::Caps>().expect("caps");
         // A refused sticky event still answers true; the refusal shows on the first buffer.
         h.push_event(gst::event::Caps::new(&raw));
         h.push_event(gst::event::Segment::new(&gst::FormattedSegment::<gst::ClockTime>::new()));
-        assert_eq!(
-            h.push(buffer(&vp8_frames().frames[0])),
-            Err(gst::FlowError::NotNegotiated)
-        );
+        assert_eq!(h.push(buffer(&vp8_frames().frames[0])), Err(gst::FlowError::NotNegotiated));
         assert!(h.try_pull().is_none());
 
         let src = make("videotestsrc", &[]);
@@ -567,21 +507,14 @@ fn encrypted_frames_decrypt_with_the_core_and_the_reference_key() {
     let mut video = Tested::new(make("jframeenc", &properties), &vp8_frames().caps);
     let mut audio = Tested::new(make("jframeenc", &properties), &opus_frames().caps);
 
-    let media = [
-        (&mut video, &vp8_frames().frames, true),
-        (&mut audio, &opus_frames().frames, false),
-    ];
+    let media = [(&mut video, &vp8_frames().frames, true), (&mut audio, &opus_frames().frames, false)];
     for (enc, frames, is_video) in media {
         let mut counters = Vec::new();
         for frame in frames {
             let sent = enc.push(frame);
             assert_eq!(sent.len(), 1);
             let sent = &sent[0];
-            let (kind, clear) = if is_video {
-                (vp8_kind(frame), vp8_clear_len(frame))
-            } else {
-                (FrameKind::Audio, 1)
-            };
+            let (kind, clear) = if is_video { (vp8_kind(frame), vp8_clear_len(frame)) } else { (FrameKind::Audio, 1) };
             assert_eq!(sent.len(), frame.len() + OVERHEAD);
             assert_eq!(sent[..clear], frame[..clear], "clear prefix kept");
             let (iv, tail) = sent[sent.len() - 14..].split_at(12);
@@ -589,30 +522,18 @@ fn encrypted_frames_decrypt_with_the_core_and_the_reference_key() {
             assert_eq!(iv[..4], ssrc.to_be_bytes(), "IV starts with the SSRC");
             counters.push(u64::from_be_bytes(iv[4..].try_into().expect("8 bytes")));
             assert_eq!(core_decrypt(KeyMode::Raw, 0, &aes_key, kind, sent).as_ref(), Ok(frame));
-            assert_eq!(
-                core_decrypt(KeyMode::Derived, 0, &material, kind, sent).as_ref(),
-                Ok(frame)
-            );
+            assert_eq!(core_decrypt(KeyMode::Derived, 0, &material, kind, sent).as_ref(), Ok(frame));
         }
-        assert!(
-            counters.windows(2).all(|w| w[1] == w[0] + 1),
-            "IV counter goes up by one per frame"
-        );
+        assert!(counters.windows(2).all(|w| w[1] == w[0] + 1), "IV counter goes up by one per frame");
     }
 }
 
 /// Why a decrypt case of the vectors cannot be given to jframedec, if it cannot.
 fn inexpressible(case: &serde_json::Value) -> Option<&'static str> {
-    if case["tags"]
-        .as_array()
-        .is_some_and(|tags| tags.iter().any(|t| t == "quirk"))
-    {
+    if case["tags"].as_array().is_some_and(|tags| tags.iter().any(|t| t == "quirk")) {
         return Some("reference quirk; jframedec ratchets the KID slot instead (tests/vectors.rs checks it)");
     }
-    if case["keys"]
-        .as_array()
-        .is_some_and(|keys| keys.iter().any(|k| k["material"] == false))
-    {
+    if case["keys"].as_array().is_some_and(|keys| keys.iter().any(|k| k["material"] == false)) {
         return Some("a `false` key entry: the elements cannot empty one slot");
     }
     let steps = case["steps"].as_array()?;
@@ -670,10 +591,7 @@ fn run_vector_case(case: &serde_json::Value) {
     let mut kind = steps[0]["kind"].as_str().expect("kind").to_string();
     let mut dec = Tested::new(make("jframedec", &properties), &caps_of_kind(&kind));
     for entry in case["keys"].as_array().expect("keys") {
-        let index = entry["keyIndex"]
-            .as_u64()
-            .and_then(|i| u32::try_from(i).ok())
-            .expect("keyIndex");
+        let index = entry["keyIndex"].as_u64().and_then(|i| u32::try_from(i).ok()).expect("keyIndex");
         let key = if case["mode"] == "shared-key" {
             hex_field(entry, "aesKey")
         } else if entry["effectiveMaterial"].is_string() {
@@ -716,10 +634,8 @@ fn run_vector_case(case: &serde_json::Value) {
             .and_then(|changes| changes.first())
             .and_then(|change| change["ratchetSteps"].as_u64());
         let signal = seen.lock().expect("signal record").drain(..).collect::<Vec<_>>();
-        let want: Vec<(u32, u32)> = steps_taken
-            .map(|steps| (u32::from(*input.last().expect("kid")), steps as u32))
-            .into_iter()
-            .collect();
+        let want: Vec<(u32, u32)> =
+            steps_taken.map(|steps| (u32::from(*input.last().expect("kid")), steps as u32)).into_iter().collect();
         assert_eq!(signal, want, "{at}: ratcheted signal");
     }
 }

@@ -43,11 +43,7 @@ impl Pair {
     fn assert_goes_on(&mut self) {
         for frame in &self.media.frames[..3] {
             let encrypted = self.encrypt(frame);
-            assert_eq!(
-                self.dec.push(&encrypted),
-                vec![frame.clone()],
-                "a good frame after bad ones"
-            );
+            assert_eq!(self.dec.push(&encrypted), vec![frame.clone()], "a good frame after bad ones");
         }
     }
 }
@@ -55,17 +51,9 @@ impl Pair {
 /// Pushes `buffer` into `tested` and asserts it was dropped under `counter` alone.
 fn assert_dropped_buffer(tested: &mut Tested, buffer: gst::Buffer, counter: &str, what: &str) {
     let before = frame_counters(&tested.element);
-    assert_eq!(
-        tested.h.push(buffer),
-        Ok(gst::FlowSuccess::Ok),
-        "{what}: the push itself succeeds"
-    );
+    assert_eq!(tested.h.push(buffer), Ok(gst::FlowSuccess::Ok), "{what}: the push itself succeeds");
     assert!(tested.pull_all().is_empty(), "{what}: nothing comes out");
-    assert_eq!(
-        moved(&before, &frame_counters(&tested.element)),
-        vec![counter],
-        "{what}"
-    );
+    assert_eq!(moved(&before, &frame_counters(&tested.element)), vec![counter], "{what}");
 }
 
 fn assert_dropped(tested: &mut Tested, frame: &[u8], counter: &str, what: &str) {
@@ -86,9 +74,7 @@ fn core_decrypt(kind: FrameKind, frame: &[u8]) -> Option<Vec<u8>> {
 
 /// Small VP8-like frames: a key frame (P bit 0) with 6 bytes past its 10 clear
 /// bytes, and an inter frame with 5 past its 3.
-const SHORT_KEY_FRAME: [u8; 16] = [
-    0x50, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0x40, 0x00, 0x30, 0x00, 1, 2, 3, 4, 5, 6,
-];
+const SHORT_KEY_FRAME: [u8; 16] = [0x50, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0x40, 0x00, 0x30, 0x00, 1, 2, 3, 4, 5, 6];
 const SHORT_DELTA_FRAME: [u8; 8] = [0x31, 0x02, 0x00, 7, 8, 9, 10, 11];
 /// An Opus frame: TOC byte and three bytes.
 const SHORT_OPUS_FRAME: [u8; 4] = [0x78, 0xaa, 0xbb, 0xcc];
@@ -119,18 +105,8 @@ fn empty_buffers_are_dropped_as_malformed() {
     for mut pair in [Pair::vp8(), Pair::opus()] {
         // A buffer with no memory at all, and one with an empty memory.
         for (n, empty) in [gst::Buffer::new(), buffer(&[])].into_iter().enumerate() {
-            assert_dropped_buffer(
-                &mut pair.enc,
-                empty.clone(),
-                "dropped-malformed",
-                &format!("sender, empty {n}"),
-            );
-            assert_dropped_buffer(
-                &mut pair.dec,
-                empty,
-                "dropped-malformed",
-                &format!("receiver, empty {n}"),
-            );
+            assert_dropped_buffer(&mut pair.enc, empty.clone(), "dropped-malformed", &format!("sender, empty {n}"));
+            assert_dropped_buffer(&mut pair.dec, empty, "dropped-malformed", &format!("receiver, empty {n}"));
         }
         pair.assert_goes_on();
     }
@@ -141,12 +117,7 @@ fn one_byte_frames_are_dropped_by_their_key_index() {
     let mut pair = Pair::vp8();
     for byte in 0..=255u8 {
         // Shorter than either VP8 clear prefix at the sender.
-        assert_dropped(
-            &mut pair.enc,
-            &[byte],
-            "dropped-malformed",
-            &format!("sender, [{byte}]"),
-        );
+        assert_dropped(&mut pair.enc, &[byte], "dropped-malformed", &format!("sender, [{byte}]"));
         // At the receiver the byte is the key index: slot 0 has the key but the frame
         // holds no trailer, slots 1 to 15 are empty, 16 and above do not exist.
         let counter = match byte {
@@ -176,11 +147,7 @@ fn truncated_trailers_are_dropped() {
         (Pair::opus(), &SHORT_OPUS_FRAME[..]),
     ] {
         let encrypted = pair.encrypt(frame);
-        let clear = if pair.media.caps == opus_frames().caps {
-            1
-        } else {
-            vp8_clear_len(frame)
-        };
+        let clear = if pair.media.caps == opus_frames().caps { 1 } else { vp8_clear_len(frame) };
         for len in 0..encrypted.len() {
             // Cut at the end: the last byte left is read as the key index.
             let cut = &encrypted[..len];
@@ -194,11 +161,8 @@ fn truncated_trailers_are_dropped() {
             if len + 2 < encrypted.len() {
                 let mut short = encrypted[..len].to_vec();
                 short.extend_from_slice(&encrypted[encrypted.len() - 2..]);
-                let counter = if short.len() < clear + OVERHEAD {
-                    "dropped-malformed"
-                } else {
-                    "dropped-authentication-failed"
-                };
+                let counter =
+                    if short.len() < clear + OVERHEAD { "dropped-malformed" } else { "dropped-authentication-failed" };
                 assert_dropped(&mut pair.dec, &short, counter, &format!("{len} bytes and the last two"));
             }
         }
@@ -210,10 +174,7 @@ fn truncated_trailers_are_dropped() {
 fn every_iv_length_byte_but_12_is_refused() {
     // A short frame, where long IV lengths point before its start, and a long one,
     // where every IV length points inside it.
-    let long_frame: Vec<u8> = [0x31, 0x02, 0x00]
-        .into_iter()
-        .chain((0..400).map(|i| i as u8))
-        .collect();
+    let long_frame: Vec<u8> = [0x31, 0x02, 0x00].into_iter().chain((0..400).map(|i| i as u8)).collect();
     for frame in [&SHORT_DELTA_FRAME[..], &long_frame] {
         let mut pair = Pair::vp8();
         let encrypted = pair.encrypt(frame);
@@ -227,17 +188,8 @@ fn every_iv_length_byte_but_12_is_refused() {
             }
             // 16 is a length the format allows: it then reads the wrong IV bytes.
             let fits = bad.len() >= 3 + 16 + usize::from(iv_len) + 2;
-            let counter = if iv_len == 16 && fits {
-                "dropped-authentication-failed"
-            } else {
-                "dropped-malformed"
-            };
-            assert_dropped(
-                &mut pair.dec,
-                &bad,
-                counter,
-                &format!("{}-byte frame, IV length {iv_len}", bad.len()),
-            );
+            let counter = if iv_len == 16 && fits { "dropped-authentication-failed" } else { "dropped-malformed" };
+            assert_dropped(&mut pair.dec, &bad, counter, &format!("{}-byte frame, IV length {iv_len}", bad.len()));
         }
         pair.assert_goes_on();
     }
@@ -250,11 +202,7 @@ fn key_indexes_of_16_and_above_name_no_key() {
     for kid in 1..=255u8 {
         let mut bad = encrypted.clone();
         *bad.last_mut().expect("non-empty frame") = kid;
-        let counter = if kid < 16 {
-            "dropped-no-key"
-        } else {
-            "dropped-unknown-key-index"
-        };
+        let counter = if kid < 16 { "dropped-no-key" } else { "dropped-unknown-key-index" };
         assert_dropped(&mut pair.dec, &bad, counter, &format!("key index {kid}"));
     }
     pair.assert_goes_on();
@@ -274,10 +222,7 @@ fn random_garbage_never_comes_out_and_never_stops_the_stream() {
             garbage[len - 2] = 12;
             garbage[len - 1] = 0;
         }
-        assert!(
-            pair.dec.push(&garbage).is_empty(),
-            "garbage frame {n} came out of the receiver"
-        );
+        assert!(pair.dec.push(&garbage).is_empty(), "garbage frame {n} came out of the receiver");
 
         // The sender encrypts any bytes long enough for their clear prefix, and the
         // receiver gets them back exactly.
@@ -294,10 +239,7 @@ fn random_garbage_never_comes_out_and_never_stops_the_stream() {
         }
     }
     let dropped: u64 = drop_counters(&pair.dec.element).iter().map(|(_, count)| count).sum();
-    assert_eq!(
-        dropped, FRAMES as u64,
-        "every garbage frame counted once at the receiver"
-    );
+    assert_eq!(dropped, FRAMES as u64, "every garbage frame counted once at the receiver");
     assert_eq!(stat(&pair.dec.element, "frames-passed-through"), 0);
     assert_eq!(stat(&pair.enc.element, "dropped-malformed"), dropped_at_sender);
     pair.assert_goes_on();
@@ -318,29 +260,16 @@ fn every_single_bit_flip_is_refused() {
             let mut flipped = encrypted.clone();
             flipped[bit / 8] ^= 1 << (bit % 8);
             let counter = if bit / 8 == len - 1 {
-                if flipped[len - 1] < 16 {
-                    "dropped-no-key"
-                } else {
-                    "dropped-unknown-key-index"
-                }
+                if flipped[len - 1] < 16 { "dropped-no-key" } else { "dropped-unknown-key-index" }
             } else if bit / 8 == len - 2 {
                 // 12 with one bit flipped is neither 12 nor 16.
                 "dropped-malformed"
             } else {
                 // The P bit of a VP8 frame changes its clear prefix: maybe beyond the ciphertext.
                 let clear = if audio { 1 } else { vp8_clear_len(&flipped) };
-                if len - OVERHEAD < clear {
-                    "dropped-malformed"
-                } else {
-                    "dropped-authentication-failed"
-                }
+                if len - OVERHEAD < clear { "dropped-malformed" } else { "dropped-authentication-failed" }
             };
-            assert_dropped(
-                &mut pair.dec,
-                &flipped,
-                counter,
-                &format!("{len}-byte frame, bit {bit} flipped"),
-            );
+            assert_dropped(&mut pair.dec, &flipped, counter, &format!("{len}-byte frame, bit {bit} flipped"));
             // The failed attempts (with ratcheted keys too) leave the receiver's key as it was.
             assert_eq!(pair.dec.push(&encrypted), vec![frame.to_vec()], "after bit {bit}");
         }
@@ -357,12 +286,7 @@ fn frames_shorter_than_their_clear_prefix_are_dropped_at_the_sender() {
         for len in 1..clear {
             let mut frame = vec![0u8; len];
             frame[0] = first;
-            assert_dropped(
-                &mut pair.enc,
-                &frame,
-                "dropped-malformed",
-                &format!("{len} of {clear} clear bytes"),
-            );
+            assert_dropped(&mut pair.enc, &frame, "dropped-malformed", &format!("{len} of {clear} clear bytes"));
             pair.assert_goes_on();
         }
         // Exactly the clear prefix: nothing to encrypt, still authenticated.
@@ -389,11 +313,7 @@ fn buffers_held_elsewhere_are_left_untouched() {
     let held = buffer(&encrypted[0]);
     assert_eq!(pair.dec.h.push(held.clone()), Ok(gst::FlowSuccess::Ok));
     assert_eq!(pair.dec.pull_all(), vec![frame.clone()]);
-    assert_eq!(
-        bytes(&held),
-        encrypted[0],
-        "the receiver wrote into a buffer it did not own"
-    );
+    assert_eq!(bytes(&held), encrypted[0], "the receiver wrote into a buffer it did not own");
     pair.assert_goes_on();
 }
 
@@ -442,10 +362,7 @@ fn buffers_of_several_memories_are_handled_whole() {
             assert_eq!(pair.enc.h.push(three_memories(frame, a, b)), Ok(gst::FlowSuccess::Ok));
             let encrypted = pair.enc.pull_all();
             assert_eq!(encrypted.len(), 1, "split at {a}, {b}");
-            assert_eq!(
-                core_decrypt(FrameKind::of_vp8(frame).expect("frame"), &encrypted[0]).as_ref(),
-                Some(frame)
-            );
+            assert_eq!(core_decrypt(FrameKind::of_vp8(frame).expect("frame"), &encrypted[0]).as_ref(), Some(frame));
 
             // At the receiver, splits inside the trailer too.
             let sent = &encrypted[0];
@@ -462,9 +379,7 @@ fn buffers_of_several_memories_are_handled_whole() {
 #[test]
 fn sixteen_megabyte_frame_round_trips() {
     let mut pair = Pair::vp8();
-    let mut frame: Vec<u8> = (0..16 << 20)
-        .map(|i: u32| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
-        .collect();
+    let mut frame: Vec<u8> = (0..16 << 20).map(|i: u32| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
     frame[0] = 0x01;
     let encrypted = pair.encrypt(&frame);
     assert_eq!(encrypted.len(), frame.len() + OVERHEAD);
@@ -487,27 +402,16 @@ fn caps_changes_mid_stream_switch_the_clear_prefix_rule() {
             pair.dec.h.set_src_caps(caps.clone());
             for frame in &frames[..5] {
                 let encrypted = pair.encrypt(frame);
-                let kind = if audio {
-                    FrameKind::Audio
-                } else {
-                    FrameKind::of_vp8(frame).expect("frame")
-                };
-                assert_eq!(
-                    core_decrypt(kind, &encrypted).as_ref(),
-                    Some(frame),
-                    "round {round}, audio {audio}"
-                );
+                let kind = if audio { FrameKind::Audio } else { FrameKind::of_vp8(frame).expect("frame") };
+                assert_eq!(core_decrypt(kind, &encrypted).as_ref(), Some(frame), "round {round}, audio {audio}");
                 assert_eq!(pair.dec.push(&encrypted), vec![frame.clone()]);
             }
             // The caps decide, not the bytes: a VP8 key frame under Opus caps keeps
             // one clear byte, and under VP8 caps ten.
             let key_frame = &vp8.frames[0];
             let encrypted = pair.encrypt(key_frame);
-            let (right, wrong) = if audio {
-                (FrameKind::Audio, FrameKind::VideoKey)
-            } else {
-                (FrameKind::VideoKey, FrameKind::Audio)
-            };
+            let (right, wrong) =
+                if audio { (FrameKind::Audio, FrameKind::VideoKey) } else { (FrameKind::VideoKey, FrameKind::Audio) };
             assert_eq!(core_decrypt(right, &encrypted).as_ref(), Some(key_frame));
             assert_eq!(core_decrypt(wrong, &encrypted), None);
             assert_eq!(pair.dec.push(&encrypted), vec![key_frame.clone()]);
@@ -533,32 +437,17 @@ fn raw_key_property_of_a_wrong_size_is_an_error_and_encrypts_nothing() {
         let gst::MessageView::Error(error) = messages[0].view() else {
             panic!("{size}-byte raw key: {:?} instead of an error", messages[0]);
         };
-        assert!(
-            error.error().matches(gst::LibraryError::Settings),
-            "{:?}",
-            error.error()
-        );
+        assert!(error.error().matches(gst::LibraryError::Settings), "{:?}", error.error());
         let details = error.debug().map(|d| d.to_string()).unwrap_or_default();
-        assert!(
-            details.contains(&format!("got {size}")),
-            "the error names the size: {details}"
-        );
+        assert!(details.contains(&format!("got {size}")), "the error names the size: {details}");
         assert_eq!(stat(&enc.element, "rejected-keys"), n as u64 + 1);
-        assert_dropped(
-            &mut enc,
-            &frames[1],
-            "dropped-no-key",
-            &format!("after a {size}-byte raw key"),
-        );
+        assert_dropped(&mut enc, &frames[1], "dropped-no-key", &format!("after a {size}-byte raw key"));
     }
     // A key of the right size is taken, and the stream goes on with it.
     enc.element.set_property("key", buffer(&RAW_KEY_16));
     assert!(enc.errors_and_warnings().is_empty());
     let mut dec = Tested::new(
-        make(
-            "jframedec",
-            &[("key-mode", "raw"), ("key", hex::encode(RAW_KEY_16).as_str())],
-        ),
+        make("jframedec", &[("key-mode", "raw"), ("key", hex::encode(RAW_KEY_16).as_str())]),
         &vp8_frames().caps,
     );
     assert_eq!(dec.push_all(&enc.push_all(&frames[..5])), frames[..5]);

@@ -73,7 +73,8 @@ fn a_trailer_memory_is_used_again_only_once_no_buffer_holds_it() {
             })
             .collect()
     };
-    let all_decrypt = |held: &[(gst::Buffer, &Vec<u8>)]| held.iter().all(|(out, frame)| decrypts_to(&contents(out), frame));
+    let all_decrypt =
+        |held: &[(gst::Buffer, &Vec<u8>)]| held.iter().all(|(out, frame)| decrypts_to(&contents(out), frame));
     // More frames held downstream than trailer memories are kept: none is overwritten.
     let mut held = push(200);
     assert!(all_decrypt(&held));
@@ -87,10 +88,7 @@ fn a_trailer_memory_is_used_again_only_once_no_buffer_holds_it() {
     let more = push(200);
     assert!(all_decrypt(&held), "a trailer still held downstream was overwritten");
     assert!(all_decrypt(&more));
-    assert!(
-        more.iter().any(|(out, _)| released.contains(&trailer(out))),
-        "trailer memories let go of are used again"
-    );
+    assert!(more.iter().any(|(out, _)| released.contains(&trailer(out))), "trailer memories let go of are used again");
 }
 
 #[test]

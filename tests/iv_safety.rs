@@ -19,9 +19,7 @@ fn counter_of(iv: &[u8; IV_LEN]) -> u64 {
 }
 
 fn take(ivs: &mut IvSequence, n: usize) -> Vec<[u8; IV_LEN]> {
-    (0..n)
-        .map(|i| ivs.next().unwrap_or_else(|| panic!("sequence spent after {i} IVs")))
-        .collect()
+    (0..n).map(|i| ivs.next().unwrap_or_else(|| panic!("sequence spent after {i} IVs"))).collect()
 }
 
 #[test]

@@ -32,9 +32,8 @@ const API_MATERIAL: [u8; 32] = [
     0x3c, 0x9e, 0x51, 0xd2, 0x07, 0xa8, 0x6f, 0xe4, 0x1b, 0x85, 0xc3, 0x2a, 0x70, 0xf9, 0x4d, 0x16, 0xb7, 0x0e, 0x63,
     0xda, 0x28, 0x9c, 0x45, 0xf1, 0x8a, 0x53, 0xe6, 0x1d, 0xc0, 0x74, 0x39, 0xab,
 ];
-const API_RAW_KEY: [u8; 16] = [
-    0xe1, 0x5a, 0x93, 0x0c, 0x7f, 0xb4, 0x26, 0xd8, 0x4e, 0x01, 0xaf, 0x62, 0x9b, 0x37, 0xc5, 0x18,
-];
+const API_RAW_KEY: [u8; 16] =
+    [0xe1, 0x5a, 0x93, 0x0c, 0x7f, 0xb4, 0x26, 0xd8, 0x4e, 0x01, 0xaf, 0x62, 0x9b, 0x37, 0xc5, 0x18];
 const API_PASSPHRASE: &str = "velvet orbit lantern 7731 quay";
 const LAUNCH_MATERIAL: [u8; 32] = [
     0x91, 0x2d, 0xe8, 0x46, 0xbb, 0x03, 0x7a, 0xc9, 0x5f, 0x14, 0xd6, 0x68, 0xa2, 0x3e, 0xf0, 0x87, 0x0b, 0xcd, 0x52,
@@ -57,10 +56,7 @@ struct Secret {
 }
 
 fn secret(name: impl Into<String>, bytes: &[u8]) -> Secret {
-    Secret {
-        name: name.into(),
-        bytes: bytes.to_vec(),
-    }
+    Secret { name: name.into(), bytes: bytes.to_vec() }
 }
 
 /// Key material, its AES key, and the materials and AES keys of its first ratchets.
@@ -69,10 +65,7 @@ fn material_and_derived(name: &str, material: &[u8], ratchets: usize) -> Vec<Sec
     let mut current = material.to_vec();
     for step in 0..=ratchets {
         secrets.push(secret(format!("{name} material, ratchet {step}"), &current));
-        secrets.push(secret(
-            format!("{name} AES key, ratchet {step}"),
-            &derive_aes_key(&current),
-        ));
+        secrets.push(secret(format!("{name} AES key, ratchet {step}"), &derive_aes_key(&current)));
         current = ratchet(&current).to_vec();
     }
     secrets
@@ -112,11 +105,7 @@ type Written<'a> = (&'a str, &'static str, Vec<u8>);
 fn leaks(log: &[u8], secrets: &[Secret]) -> Vec<String> {
     let all_forms: Vec<Written> = secrets
         .iter()
-        .flat_map(|secret| {
-            forms(&secret.bytes)
-                .into_iter()
-                .map(|(form, bytes)| (secret.name.as_str(), form, bytes))
-        })
+        .flat_map(|secret| forms(&secret.bytes).into_iter().map(|(form, bytes)| (secret.name.as_str(), form, bytes)))
         .collect();
     // Every form is at least 8 bytes long: index them by their first 4.
     let mut by_prefix: HashMap<&[u8], Vec<&Written>> = HashMap::new();
@@ -164,11 +153,7 @@ fn logged_run_of(test: &str) -> Vec<u8> {
         .expect("child test process runs");
     let mut log = std::fs::read(&log_path).expect("debug log written");
     let _ = std::fs::remove_dir_all(&dir);
-    assert!(
-        output.status.success(),
-        "child scenario {test} failed:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert!(output.status.success(), "child scenario {test} failed:\n{}", String::from_utf8_lossy(&output.stderr));
     log.extend_from_slice(&output.stdout);
     log.extend_from_slice(&output.stderr);
     log
@@ -177,11 +162,7 @@ fn logged_run_of(test: &str) -> Vec<u8> {
 /// A buffer allocated by GStreamer (not by this binary's Rust allocator).
 fn gst_buffer(bytes: &[u8]) -> gst::Buffer {
     let mut buffer = gst::Buffer::with_size(bytes.len()).expect("buffer");
-    buffer
-        .get_mut()
-        .expect("new buffer")
-        .copy_from_slice(0, bytes)
-        .expect("copy");
+    buffer.get_mut().expect("new buffer").copy_from_slice(0, bytes).expect("copy");
     buffer
 }
 
@@ -207,10 +188,7 @@ fn api_scenario() {
     let mut enc = Tested::new(make("jframeenc", &[]), caps);
     let mut dec = Tested::new(make("jframedec", &[]), caps);
     enc.element.set_property("key", gst_buffer(&API_MATERIAL));
-    assert!(
-        dec.element
-            .emit_by_name::<bool>("set-key", &[&0u32, &gst_buffer(&API_MATERIAL)])
-    );
+    assert!(dec.element.emit_by_name::<bool>("set-key", &[&0u32, &gst_buffer(&API_MATERIAL)]));
     assert_round_trip(&mut enc, &mut dec, true);
     let code = enc.element.property::<Option<String>>("verification-code");
     assert_eq!(code, dec.element.property::<Option<String>>("verification-code"));
@@ -222,15 +200,9 @@ fn api_scenario() {
     assert_round_trip(&mut enc, &mut dec, false);
 
     let raw_hex = hex::encode(API_RAW_KEY);
-    let mut enc = Tested::new(
-        make("jframeenc", &[("key-mode", "raw"), ("key", raw_hex.as_str())]),
-        caps,
-    );
+    let mut enc = Tested::new(make("jframeenc", &[("key-mode", "raw"), ("key", raw_hex.as_str())]), caps);
     let mut dec = Tested::new(make("jframedec", &[("key-mode", "raw")]), caps);
-    assert!(
-        dec.element
-            .emit_by_name::<bool>("set-key", &[&3u32, &gst_buffer(&API_RAW_KEY)])
-    );
+    assert!(dec.element.emit_by_name::<bool>("set-key", &[&3u32, &gst_buffer(&API_RAW_KEY)]));
     dec.element.set_property("key-index", 3u32);
     enc.element.set_property("key-index", 3u32);
     enc.element.set_property("key", gst_buffer(&API_RAW_KEY));
@@ -256,12 +228,7 @@ fn keys_given_through_the_api_appear_nowhere_in_the_debug_log() {
         assert!(text.contains(wanted), "the debug log has no '{wanted}'");
     }
     let found = leaks(&log, &api_secrets());
-    assert!(
-        found.is_empty(),
-        "{} lines of the debug log hold a key:\n{}",
-        found.len(),
-        found.join("\n")
-    );
+    assert!(found.is_empty(), "{} lines of the debug log hold a key:\n{}", found.len(), found.join("\n"));
 }
 
 /// Keys written on a launch line, as with gst-launch-1.0.
@@ -280,9 +247,7 @@ fn launch_line_scenario() {
 /// Lines written by GStreamer's launch-line parser (gst_parse_launch and its lexer),
 /// which logs the description it parses, property values included.
 fn from_gstreamer_parser(line: &str) -> bool {
-    ["gstparse.c:", "parse.l:", ":gst_parse_unescape:", "grammar.y:"]
-        .iter()
-        .any(|source| line.contains(source))
+    ["gstparse.c:", "parse.l:", ":gst_parse_unescape:", "grammar.y:"].iter().any(|source| line.contains(source))
 }
 
 #[test]
@@ -293,10 +258,7 @@ fn launch_line_keys_reach_the_debug_log_only_through_gstreamers_parser() {
     let log = logged_run_of("launch_line_keys_reach_the_debug_log_only_through_gstreamers_parser");
     let found = leaks(&log, &material_and_derived("launch line", &LAUNCH_MATERIAL, 0));
     let (parser, elsewhere): (Vec<&String>, Vec<&String>) = found.iter().partition(|line| from_gstreamer_parser(line));
-    println!(
-        "GStreamer's parser logged the launch-line key in {} lines, e.g.:",
-        parser.len()
-    );
+    println!("GStreamer's parser logged the launch-line key in {} lines, e.g.:", parser.len());
     for line in parser.iter().take(4) {
         println!("  {line}");
     }
@@ -318,12 +280,7 @@ fn launch_line_keys_appear_nowhere_in_the_debug_log() {
     }
     let log = logged_run_of("launch_line_keys_appear_nowhere_in_the_debug_log");
     let found = leaks(&log, &material_and_derived("launch line", &LAUNCH_MATERIAL, 0));
-    assert!(
-        found.is_empty(),
-        "{} lines of the debug log hold the key:\n{}",
-        found.len(),
-        found.join("\n")
-    );
+    assert!(found.is_empty(), "{} lines of the debug log hold the key:\n{}", found.len(), found.join("\n"));
 }
 
 /// Where the Olm scenario's child writes the keys it saw (they are random), for its parent.
@@ -433,14 +390,8 @@ fn key_and_passphrase_are_write_only() {
         let element = make(factory, &[("key", key.as_str()), ("passphrase", "write only")]);
         for name in ["key", "passphrase"] {
             let flags = element.find_property(name).expect("property").flags();
-            assert!(
-                flags.contains(glib::ParamFlags::WRITABLE),
-                "{factory}.{name} is writable"
-            );
-            assert!(
-                !flags.contains(glib::ParamFlags::READABLE),
-                "{factory}.{name} is not readable"
-            );
+            assert!(flags.contains(glib::ParamFlags::WRITABLE), "{factory}.{name} is writable");
+            assert!(!flags.contains(glib::ParamFlags::READABLE), "{factory}.{name} is not readable");
             // GObject gives nothing back (with a warning on stderr); the Rust bindings
             // refuse even to try.
             let value = read_through_gobject(&element, name);
@@ -467,12 +418,8 @@ struct Needles {
     count: usize,
 }
 
-static NEEDLES: Mutex<Needles> = Mutex::new(Needles {
-    bytes: [[0; 32]; MAX_NEEDLES],
-    lens: [0; MAX_NEEDLES],
-    hits: [0; MAX_NEEDLES],
-    count: 0,
-});
+static NEEDLES: Mutex<Needles> =
+    Mutex::new(Needles { bytes: [[0; 32]; MAX_NEEDLES], lens: [0; MAX_NEEDLES], hits: [0; MAX_NEEDLES], count: 0 });
 thread_local! {
     /// Per thread, so that other tests running meanwhile are not scanned. The elements
     /// in harnesses do all their work on the thread that pushes.
@@ -525,20 +472,12 @@ unsafe impl GlobalAlloc for FreedMemoryScanner {
 unsafe fn scan(ptr: *const u8, size: usize) {
     // No allocation happens under this lock, so a free cannot come back to it.
     let mut needles = NEEDLES.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    let Needles {
-        bytes,
-        lens,
-        hits,
-        count,
-    } = &mut *needles;
+    let Needles { bytes, lens, hits, count } = &mut *needles;
     for n in 0..*count {
         let needle = &bytes[n][..lens[n]];
         // SAFETY: offsets stay within the block.
         let found = (0..(size + 1).saturating_sub(needle.len())).any(|at| {
-            needle
-                .iter()
-                .enumerate()
-                .all(|(i, b)| unsafe { std::ptr::read_volatile(ptr.add(at + i)) } == *b)
+            needle.iter().enumerate().all(|(i, b)| unsafe { std::ptr::read_volatile(ptr.add(at + i)) } == *b)
         });
         if found {
             hits[n] += 1;
@@ -572,10 +511,7 @@ fn key_copies_on_the_heap_are_wiped_before_they_are_freed() {
         let mut enc = Tested::new(make("jframeenc", &[]), &caps);
         let mut dec = Tested::new(make("jframedec", &[]), &caps);
         enc.element.set_property("key", gst_buffer(&HEAP_MATERIAL));
-        assert!(
-            dec.element
-                .emit_by_name::<bool>("set-key", &[&0u32, &gst_buffer(&HEAP_MATERIAL)])
-        );
+        assert!(dec.element.emit_by_name::<bool>("set-key", &[&0u32, &gst_buffer(&HEAP_MATERIAL)]));
         assert_round_trip(&mut enc, &mut dec, true);
         assert!(enc.element.emit_by_name::<bool>("ratchet", &[]));
         assert_eq!(dec.push_all(&enc.push_all(&frames[..3])), frames[..3]);
@@ -591,10 +527,7 @@ fn key_copies_on_the_heap_are_wiped_before_they_are_freed() {
         let mut enc = Tested::new(make("jframeenc", &[("key-mode", "raw")]), &caps);
         let mut dec = Tested::new(make("jframedec", &[("key-mode", "raw")]), &caps);
         enc.element.set_property("key", gst_buffer(&HEAP_RAW_KEY));
-        assert!(
-            dec.element
-                .emit_by_name::<bool>("set-key", &[&0u32, &gst_buffer(&HEAP_RAW_KEY)])
-        );
+        assert!(dec.element.emit_by_name::<bool>("set-key", &[&0u32, &gst_buffer(&HEAP_RAW_KEY)]));
         assert_round_trip(&mut enc, &mut dec, false);
         // The elements, their stores and keys are dropped here.
     }
@@ -605,9 +538,5 @@ fn key_copies_on_the_heap_are_wiped_before_they_are_freed() {
         .filter(|(_, hits)| *hits > 0)
         .map(|(secret, hits)| format!("{}: in {hits} freed block(s)", secret.name))
         .collect();
-    assert!(
-        found.is_empty(),
-        "key bytes freed without being wiped:\n{}",
-        found.join("\n")
-    );
+    assert!(found.is_empty(), "key bytes freed without being wiped:\n{}", found.join("\n"));
 }

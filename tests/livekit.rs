@@ -89,12 +89,8 @@ impl Call {
     /// bytes and decoded; prints the figures under `name`.
     fn run_clean(&self, name: &str) {
         self.run();
-        let (input, sent, arrived, output) = (
-            frames(&self.input),
-            frames(&self.sent),
-            frames(&self.arrived),
-            frames(&self.output),
-        );
+        let (input, sent, arrived, output) =
+            (frames(&self.input), frames(&self.sent), frames(&self.arrived), frames(&self.output));
         let decoded = self.decoded.lock().expect("decoded").len();
         let short = sent.iter().zip(&arrived).filter(|(s, a)| lost_last_byte(s, a)).count();
         println!(
@@ -104,29 +100,14 @@ impl Call {
             stat(&self.enc, "frames-processed"),
             arrived.len(),
             stat(&self.dec, "frames-processed"),
-            drop_counters(&self.dec)
-                .into_iter()
-                .filter(|(_, n)| *n > 0)
-                .collect::<Vec<_>>(),
+            drop_counters(&self.dec).into_iter().filter(|(_, n)| *n > 0).collect::<Vec<_>>(),
         );
         assert!(!input.is_empty());
-        assert_eq!(
-            stat(&self.enc, "frames-processed"),
-            input.len() as u64,
-            "every frame encrypted"
-        );
+        assert_eq!(stat(&self.enc, "frames-processed"), input.len() as u64, "every frame encrypted");
         assert_eq!(sent.len(), input.len());
         assert_eq!(arrived.len(), input.len(), "one frame arrives for each frame sent");
-        assert_eq!(
-            stat(&self.dec, "frames-processed"),
-            input.len() as u64,
-            "every frame decrypted"
-        );
-        assert!(
-            drop_counters(&self.dec).iter().all(|(_, n)| *n == 0),
-            "{:?}",
-            drop_counters(&self.dec)
-        );
+        assert_eq!(stat(&self.dec, "frames-processed"), input.len() as u64, "every frame decrypted");
+        assert!(drop_counters(&self.dec).iter().all(|(_, n)| *n == 0), "{:?}", drop_counters(&self.dec));
         assert_eq!(output.len(), input.len());
         for (n, (plain, out)) in input.iter().zip(&output).enumerate() {
             assert_ne!(sent[n], *plain, "frame {n} sent in clear");
@@ -164,13 +145,7 @@ fn opus_over_rtp_with_raw_key_material() {
     ctx.keys_mut().set_key(0, &MATERIAL).expect("key");
     for (plain, mut sent) in frames(&call.input).into_iter().zip(frames(&call.sent)) {
         let received = ctx.decrypt_frame(MediaFrame::Audio, &mut sent);
-        assert_eq!(
-            received,
-            Ok(Received::Decrypted {
-                len: plain.len(),
-                ratchet_steps: 0
-            })
-        );
+        assert_eq!(received, Ok(Received::Decrypted { len: plain.len(), ratchet_steps: 0 }));
         assert_eq!(sent[..plain.len()], plain);
     }
 }
@@ -243,11 +218,7 @@ fn h264_through_h264parse_as_avc_arrives_whole() {
     call.run_clean("H.264, h264parse (avc) ! rtph264pay/rtph264depay, key index 0, avdec_h264");
     assert_eq!(arrived_one_byte_short(&call), 0);
     let (sent, arrived) = (frames(&call.sent), frames(&call.arrived));
-    assert!(
-        sent.iter()
-            .zip(&arrived)
-            .all(|(s, a)| a.ends_with(s) && s.ends_with(&[12, 0]))
-    );
+    assert!(sent.iter().zip(&arrived).all(|(s, a)| a.ends_with(s) && s.ends_with(&[12, 0])));
 }
 
 #[test]
@@ -256,9 +227,7 @@ fn h264_sent_stays_annex_b_with_the_clear_prefix_as_livekit_sends_it() {
     let call = Call::new(&h264_source(), &keys, "identity", &keys, "avdec_h264");
     call.run_clean("H.264, no RTP");
     let derivation = KeyDerivation::livekit(b"LKFrameEncryptionKey", KeySize::Aes128);
-    let key = derivation
-        .derive_key(KeySource::Passphrase(PASSPHRASE.as_bytes()))
-        .expect("key");
+    let key = derivation.derive_key(KeySource::Passphrase(PASSPHRASE.as_bytes())).expect("key");
     let mut ctx = Context::with_rules(KeyMode::Derived, Rules::livekit()).expect("LiveKit rules");
     ctx.keys_mut().store_derived_key(0, &key, true).expect("key");
     for (n, (plain, mut sent)) in frames(&call.input).into_iter().zip(frames(&call.sent)).enumerate() {
@@ -268,22 +237,13 @@ fn h264_sent_stays_annex_b_with_the_clear_prefix_as_livekit_sends_it() {
             !sent[slice..].windows(3).any(|w| matches!(w, [0, 0, 0..=2])),
             "frame {n}: start code in the encrypted part"
         );
-        assert!(
-            sent[..slice] == long_start_codes(&plain)[..slice],
-            "frame {n}: clear prefix"
-        );
-        let frame = MediaFrame::Video {
-            codec: VideoCodec::H264,
-            frame_type: VideoFrameType::Delta,
-        };
+        assert!(sent[..slice] == long_start_codes(&plain)[..slice], "frame {n}: clear prefix");
+        let frame = MediaFrame::Video { codec: VideoCodec::H264, frame_type: VideoFrameType::Delta };
         let Ok(Received::Decrypted { len, .. }) = ctx.decrypt_frame(frame, &mut sent) else {
             panic!("frame {n} does not decrypt with the engine");
         };
         // The prefix was sent with 4-byte start codes.
-        assert!(
-            long_start_codes(&sent[..len]) == long_start_codes(&plain),
-            "frame {n}: plaintext"
-        );
+        assert!(long_start_codes(&sent[..len]) == long_start_codes(&plain), "frame {n}: plaintext");
     }
 }
 
@@ -302,18 +262,9 @@ fn h264_parameter_sets_inserted_by_the_payloader_break_key_frames() {
     // clear prefix the sender authenticated: those frames cannot be decrypted (and
     // LiveKit clients could not decrypt them either). Keep config-interval at 0.
     let keys = format!("passphrase={PASSPHRASE}");
-    let call = Call::new(
-        &h264_source(),
-        &keys,
-        "rtph264pay config-interval=-1 ! rtph264depay",
-        &keys,
-        "identity",
-    );
+    let call = Call::new(&h264_source(), &keys, "rtph264pay config-interval=-1 ! rtph264depay", &keys, "identity");
     call.run();
-    let key_frames = frames(&call.input)
-        .iter()
-        .filter(|au| au.windows(4).any(|w| w == [0, 0, 1, 0x65]))
-        .count();
+    let key_frames = frames(&call.input).iter().filter(|au| au.windows(4).any(|w| w == [0, 0, 1, 0x65])).count();
     let failed = stat(&call.dec, "dropped-authentication-failed");
     println!("H.264, rtph264pay config-interval=-1: {key_frames} key frames, {failed} dropped");
     assert!(key_frames > 1);
@@ -345,13 +296,7 @@ fn vp9_without_rtp_decodes_every_frame() {
     // LiveKit leaves no VP9 byte in clear, so the C rtpvp9pay, which parses the frame
     // header, cannot carry it.
     let keys = format!("passphrase={PASSPHRASE}");
-    let call = Call::new(
-        &video("vp9enc deadline=1 keyframe-max-dist=10"),
-        &keys,
-        "identity",
-        &keys,
-        "vp9dec",
-    );
+    let call = Call::new(&video("vp9enc deadline=1 keyframe-max-dist=10"), &keys, "identity", &keys, "vp9dec");
     call.run_clean("VP9, no RTP");
     for (plain, sent) in frames(&call.input).iter().zip(frames(&call.sent)) {
         assert_eq!(sent.len(), plain.len() + OVERHEAD);
@@ -381,21 +326,13 @@ fn the_receiver_follows_a_sender_ratchet() {
     assert_eq!(*followed.lock().expect("ratcheted"), [(0, 1)]);
     let code = |element: &gst::Element| element.property::<Option<String>>("verification-code");
     assert!(code(&call.enc).is_some());
-    assert_eq!(
-        code(&call.enc),
-        code(&call.dec),
-        "both ends show the ratcheted key's code"
-    );
+    assert_eq!(code(&call.enc), code(&call.dec), "both ends show the ratcheted key's code");
 }
 
 /// The caps of a vector codec.
 fn caps_of(codec: &str) -> gst::Caps {
-    let annex_b = |name| {
-        gst::Caps::builder(name)
-            .field("stream-format", "byte-stream")
-            .field("alignment", "au")
-            .build()
-    };
+    let annex_b =
+        |name| gst::Caps::builder(name).field("stream-format", "byte-stream").field("alignment", "au").build();
     match codec {
         "vp8" => gst::Caps::builder("video/x-vp8").build(),
         "vp9" => gst::Caps::builder("video/x-vp9").build(),
@@ -445,31 +382,19 @@ fn ratchet_as_the_vector(enc: &gst::Element, case: &Value) {
 }
 
 fn frame_steps(case: &Value) -> impl Iterator<Item = &Value> {
-    case["steps"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|step| step["action"] == "frame")
+    case["steps"].as_array().into_iter().flatten().filter(|step| step["action"] == "frame")
 }
 
 #[test]
 fn vector_frames_decrypt_through_jframedec_to_the_vector_output() {
     let vectors = livekit_vectors();
     let mut checked = 0;
-    for id in [
-        "dec-vp8-opus",
-        "dec-h264",
-        "dec-h265-vp9",
-        "dec-raw-hkdf",
-        "dec-key-index-3",
-    ] {
+    for id in ["dec-vp8-opus", "dec-h264", "dec-h265-vp9", "dec-raw-hkdf", "dec-key-index-3"] {
         let case = case(&vectors, id);
         for step in frame_steps(case) {
             assert_eq!(case["keys"][0]["ratchets"], 0, "{id}: jframedec has no ratchet signal");
-            let mut tested = Tested::new(
-                vector_element("jframedec", case),
-                &caps_of(step["codec"].as_str().expect("codec")),
-            );
+            let mut tested =
+                Tested::new(vector_element("jframedec", case), &caps_of(step["codec"].as_str().expect("codec")));
             let out = tested.push(&hex_field(step, "input"));
             let expect = &step["expect"];
             match expect["result"].as_str() {
@@ -502,11 +427,7 @@ fn frames_jframeenc_encrypts_follow_the_vectors_rules() {
     ] {
         let case = case(&vectors, id);
         let options = &case["keyProviderOptions"];
-        let key_size = if options["keySize"] == 256 {
-            KeySize::Aes256
-        } else {
-            KeySize::Aes128
-        };
+        let key_size = if options["keySize"] == 256 { KeySize::Aes256 } else { KeySize::Aes128 };
         let mut rules = Rules::livekit();
         rules.key_derivation =
             KeyDerivation::livekit(options["ratchetSalt"].as_str().expect("salt").as_bytes(), key_size);
@@ -516,11 +437,8 @@ fn frames_jframeenc_encrypts_follow_the_vectors_rules() {
             Some("passphrase") => key["key"].as_str().expect("key").as_bytes().to_vec(),
             _ => hex_field(key, "key"),
         };
-        let source = if key["keyMode"] == "passphrase" {
-            KeySource::Passphrase(&bytes)
-        } else {
-            KeySource::Bytes(&bytes)
-        };
+        let source =
+            if key["keyMode"] == "passphrase" { KeySource::Passphrase(&bytes) } else { KeySource::Bytes(&bytes) };
         let derived = ctx.keys().derivation().derive_key(source).expect("key");
         let index = key["keyIndex"].as_u64().expect("keyIndex") as u32;
         ctx.keys_mut().store_derived_key(index, &derived, true).expect("key");
@@ -551,11 +469,7 @@ fn frames_jframeenc_encrypts_follow_the_vectors_rules() {
                         "h264" => VideoCodec::H264,
                         _ => VideoCodec::H265,
                     },
-                    frame_type: if step["frameType"] == "key" {
-                        VideoFrameType::Key
-                    } else {
-                        VideoFrameType::Delta
-                    },
+                    frame_type: if step["frameType"] == "key" { VideoFrameType::Key } else { VideoFrameType::Delta },
                 },
             };
             // The reference's frame and ours decrypt alike.
@@ -596,14 +510,8 @@ fn livekit_frames(count: usize) -> Vec<Vec<u8>> {
 #[test]
 fn failure_tolerance_gives_a_key_index_up_until_a_new_key() {
     let frames = livekit_frames(8);
-    let dec = make(
-        "jframedec",
-        &[
-            ("format", "livekit"),
-            ("failure-tolerance", "2"),
-            ("key", &hex::encode(OTHER_MATERIAL)),
-        ],
-    );
+    let dec =
+        make("jframedec", &[("format", "livekit"), ("failure-tolerance", "2"), ("key", &hex::encode(OTHER_MATERIAL))]);
     let mut tested = Tested::new(dec, &vp8_frames().caps);
     assert!(tested.push_all(&frames[..5]).is_empty());
     // Three failures (more than 2), then the index is given up: no more attempts.
@@ -617,14 +525,8 @@ fn failure_tolerance_gives_a_key_index_up_until_a_new_key() {
 #[test]
 fn failure_tolerance_minus_one_never_gives_up() {
     let frames = livekit_frames(12);
-    let dec = make(
-        "jframedec",
-        &[
-            ("format", "livekit"),
-            ("failure-tolerance", "-1"),
-            ("key", &hex::encode(OTHER_MATERIAL)),
-        ],
-    );
+    let dec =
+        make("jframedec", &[("format", "livekit"), ("failure-tolerance", "-1"), ("key", &hex::encode(OTHER_MATERIAL))]);
     let mut tested = Tested::new(dec, &vp8_frames().caps);
     assert!(tested.push_all(&frames).is_empty());
     assert_eq!(stat(&tested.element, "dropped-authentication-failed"), 12);
@@ -635,12 +537,10 @@ fn start(element: &gst::Element) -> Option<String> {
     let bus = gst::Bus::new();
     element.set_bus(Some(&bus));
     let started = element.set_state(gst::State::Paused).is_ok();
-    let error = bus
-        .pop_filtered(&[gst::MessageType::Error])
-        .map(|message| match message.view() {
-            gst::MessageView::Error(e) => format!("{} ({:?})", e.error(), e.debug()),
-            _ => unreachable!("filtered"),
-        });
+    let error = bus.pop_filtered(&[gst::MessageType::Error]).map(|message| match message.view() {
+        gst::MessageView::Error(e) => format!("{} ({:?})", e.error(), e.debug()),
+        _ => unreachable!("filtered"),
+    });
     element.set_state(gst::State::Null).expect("stops");
     assert_eq!(started, error.is_none(), "{error:?}");
     error
@@ -658,21 +558,12 @@ fn elements_of_a_participant_must_agree_with_its_rules() {
     };
     assert_eq!(start(&with_store(&[("format", "livekit")])), None);
     let error = start(&with_store(&[])).expect("a JFrame element refuses LiveKit keys");
-    assert!(
-        error.contains("participant 'alice' has keys under format=livekit"),
-        "{error}"
-    );
+    assert!(error.contains("participant 'alice' has keys under format=livekit"), "{error}");
     assert!(error.contains("this element is set to format=jitsi"), "{error}");
     let error = start(&with_store(&[("format", "livekit"), ("key-size", "256")])).expect("other options refused");
-    assert!(
-        error.contains("key-size=128") && error.contains("key-size=256"),
-        "{error}"
-    );
+    assert!(error.contains("key-size=128") && error.contains("key-size=256"), "{error}");
     // A participant nobody chose rules for takes those of the first element.
-    assert_eq!(
-        start(&make("jframeenc", &[("format", "livekit"), ("key-ring-size", "256")])),
-        None
-    );
+    assert_eq!(start(&make("jframeenc", &[("format", "livekit"), ("key-ring-size", "256")])), None);
     // A stream mapped to a participant of other rules: a warning that says so.
     let mut tested = Tested::new(make("jframedec", &[]), &vp8_frames().caps);
     tested.element.set_context(&store.context());
@@ -694,10 +585,7 @@ fn a_passphrase_set_on_the_store_decrypts_what_an_element_encrypted() {
     let store = KeyStore::new();
     store.set_rules("alice", Rules::livekit()).expect("valid rules");
     store.set_passphrase("alice", 1, PASSPHRASE).expect("passphrase");
-    let enc = make(
-        "jframeenc",
-        &[("format", "livekit"), ("passphrase", PASSPHRASE), ("key-index", "1")],
-    );
+    let enc = make("jframeenc", &[("format", "livekit"), ("passphrase", PASSPHRASE), ("key-index", "1")]);
     let dec = make("jframedec", &[("format", "livekit"), ("participant", "alice")]);
     dec.set_context(&store.context());
     let mut enc = Tested::new(enc, &opus_frames().caps);
@@ -722,10 +610,7 @@ fn caps_without_a_rule_are_refused_with_the_reason() {
             })
             .expect("an error message")
     };
-    let av1 = refused(
-        &[("format", "livekit"), ("key", &material_hex())],
-        gst::Caps::builder("video/x-av1").build(),
-    );
+    let av1 = refused(&[("format", "livekit"), ("key", &material_hex())], gst::Caps::builder("video/x-av1").build());
     assert!(av1.contains("no rule for AV1"), "{av1}");
     // Under JFrame's rules H.264 is refused at negotiation already, as before.
     for factory in ["jframeenc", "jframedec"] {
@@ -741,42 +626,20 @@ fn caps_without_a_rule_are_refused_with_the_reason() {
 
 #[test]
 fn new_properties_are_documented_and_fixed_while_playing() {
-    let new = [
-        "format",
-        "ratchet-salt",
-        "key-size",
-        "key-ring-size",
-        "failure-tolerance",
-    ];
+    let new = ["format", "ratchet-salt", "key-size", "key-ring-size", "failure-tolerance"];
     for factory in ["jframeenc", "jframedec"] {
         let element = make(factory, &[]);
         for name in new {
-            let pspec = element
-                .find_property(name)
-                .unwrap_or_else(|| panic!("{factory} has {name}"));
-            assert!(
-                !pspec.nick().is_empty() && pspec.nick() != name,
-                "{factory} {name}: nick"
-            );
+            let pspec = element.find_property(name).unwrap_or_else(|| panic!("{factory} has {name}"));
+            assert!(!pspec.nick().is_empty() && pspec.nick() != name, "{factory} {name}: nick");
             assert!(pspec.blurb().is_some_and(|b| b.len() > 20), "{factory} {name}: blurb");
-            assert!(
-                pspec.flags().contains(gst::PARAM_FLAG_MUTABLE_READY),
-                "{factory} {name}: NULL/READY only"
-            );
+            assert!(pspec.flags().contains(gst::PARAM_FLAG_MUTABLE_READY), "{factory} {name}: NULL/READY only");
         }
         let tested = Tested::new(make(factory, &[]), &vp8_frames().caps);
         tested.element.set_property_from_str("format", "livekit");
         tested.element.set_property("key-ring-size", 8u32);
-        assert_eq!(
-            tested.element.property::<u32>("key-ring-size"),
-            16,
-            "unchanged while playing"
-        );
+        assert_eq!(tested.element.property::<u32>("key-ring-size"), 16, "unchanged while playing");
         let format = tested.element.property_value("format");
-        assert_eq!(
-            format.serialize().ok().as_deref(),
-            Some("jitsi"),
-            "unchanged while playing"
-        );
+        assert_eq!(format.serialize().ok().as_deref(), Some("jitsi"), "unchanged while playing");
     }
 }

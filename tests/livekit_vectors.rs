@@ -26,11 +26,6 @@ const DIFFERS_FROM_REFERENCE: &[(&str, &str)] = &[(
     "the engine unescapes an H.264 frame once, so a ratchet retry can decrypt it",
 )];
 
-
-
-
-
-
 /// A frame without SSRC: the reference uses −1, i.e. 0xFFFFFFFF on the wire.
 const NO_SSRC: u32 = u32::MAX;
 
@@ -98,9 +93,21 @@ fn set_key(ctx: &mut Context, keys: &mut KeyCache, entry: &Value) -> Check {
     }
     let slot = ctx.keys().slot_for(index);
     expect_eq("key slot", u64::from(slot), entry["slot"].as_u64().unwrap_or(u64::MAX))?;
-    expect_eq("current key index after setting a key", current_index(ctx), entry["currentKeyIndexAfter"].as_u64().unwrap_or(u64::MAX))?;
-    expect_eq("effective material", ctx.keys().material(slot).map(hex::encode), entry["effectiveMaterial"].as_str().map(str::to_string))?;
-    expect_eq("derived AES key", ctx.keys().aes_key(slot).map(hex::encode), entry["aesKey"].as_str().map(str::to_string))
+    expect_eq(
+        "current key index after setting a key",
+        current_index(ctx),
+        entry["currentKeyIndexAfter"].as_u64().unwrap_or(u64::MAX),
+    )?;
+    expect_eq(
+        "effective material",
+        ctx.keys().material(slot).map(hex::encode),
+        entry["effectiveMaterial"].as_str().map(str::to_string),
+    )?;
+    expect_eq(
+        "derived AES key",
+        ctx.keys().aes_key(slot).map(hex::encode),
+        entry["aesKey"].as_str().map(str::to_string),
+    )
 }
 
 fn new_context(case: &Value, keys: &mut KeyCache) -> Result<Context, String> {
@@ -162,9 +169,7 @@ fn media_frame(case: &Value, step: &Value) -> Result<MediaFrame, String> {
         Some("empty") => VideoFrameType::Empty,
         other => return Err(format!("unknown frameType {other:?}")),
     };
-    let from_payload_type = step["payloadType"]
-        .as_u64()
-        .and_then(|pt| case["rtpMap"][pt.to_string()].as_str());
+    let from_payload_type = step["payloadType"].as_u64().and_then(|pt| case["rtpMap"][pt.to_string()].as_str());
     let codec = if step["codecSignal"] == "mimeType" {
         step["codec"].as_str()
     } else {
@@ -312,7 +317,11 @@ fn expected_failure_counts(v: &Value) -> BTreeMap<String, u64> {
 }
 
 /// The result, drop reason and output of decrypting one received frame.
-fn decrypt_step(ctx: &mut Context, frame: MediaFrame, mut data: Vec<u8>) -> (&'static str, Option<&'static str>, Option<Vec<u8>>, u32) {
+fn decrypt_step(
+    ctx: &mut Context,
+    frame: MediaFrame,
+    mut data: Vec<u8>,
+) -> (&'static str, Option<&'static str>, Option<Vec<u8>>, u32) {
     match ctx.decrypt_frame(frame, &mut data) {
         Ok(Received::Decrypted { len, ratchet_steps }) => {
             data.truncate(len);
@@ -325,9 +334,9 @@ fn decrypt_step(ctx: &mut Context, frame: MediaFrame, mut data: Vec<u8>) -> (&'s
         }
         Err(FrameError::KeyMarkedInvalid { .. }) => ("dropped", Some("key-marked-invalid"), None, 0),
         Err(FrameError::UnknownServerInjectedFrame) => ("dropped", Some("sif-unknown-payload"), None, 0),
-        Err(FrameError::Decrypt(DecryptError::NoKey { .. } | DecryptError::UnknownKeyIndex { .. } | DecryptError::Empty)) => {
-            ("dropped", Some("missing-key"), None, 0)
-        }
+        Err(FrameError::Decrypt(
+            DecryptError::NoKey { .. } | DecryptError::UnknownKeyIndex { .. } | DecryptError::Empty,
+        )) => ("dropped", Some("missing-key"), None, 0),
         Err(FrameError::Decrypt(DecryptError::Malformed { .. } | DecryptError::AuthenticationFailed { .. })) => {
             ("dropped", Some("decrypt-failed"), None, 0)
         }
@@ -427,7 +436,11 @@ fn check_ring_after(case: &Value, ctx: &Context) -> Check {
         for (slot, key) in slots {
             let slot: u8 = slot.parse().map_err(|_| format!("bad slot {slot}"))?;
             let material = ctx.keys().material(slot).map(hex::encode);
-            expect_eq(&format!("material of slot {slot} after"), material, key["material"].as_str().map(str::to_string))?;
+            expect_eq(
+                &format!("material of slot {slot} after"),
+                material,
+                key["material"].as_str().map(str::to_string),
+            )?;
             let aes_key = ctx.keys().aes_key(slot).map(hex::encode);
             expect_eq(&format!("AES key of slot {slot} after"), aes_key, key["aesKey"].as_str().map(str::to_string))?;
         }
@@ -447,14 +460,19 @@ fn main() {
     for (id, why) in DIFFERS_FROM_REFERENCE {
         println!("note {id}: checked against our behaviour: {why}");
     }
-    vector_file::run_all("livekit-vectors", &path, |case| inexpressible(case).map(str::to_string), |case| {
-        let id = case["id"].as_str().unwrap_or("");
-        let differs = DIFFERS_FROM_REFERENCE.iter().any(|(case_id, _)| *case_id == id);
-        match case["direction"].as_str() {
-            Some("encrypt") => run_encrypt(case, &mut keys),
-            Some("decrypt") => run_decrypt(case, &mut keys, differs),
-            other => Err(format!("unknown direction {other:?}")),
-        }
-    });
+    vector_file::run_all(
+        "livekit-vectors",
+        &path,
+        |case| inexpressible(case).map(str::to_string),
+        |case| {
+            let id = case["id"].as_str().unwrap_or("");
+            let differs = DIFFERS_FROM_REFERENCE.iter().any(|(case_id, _)| *case_id == id);
+            match case["direction"].as_str() {
+                Some("encrypt") => run_encrypt(case, &mut keys),
+                Some("decrypt") => run_decrypt(case, &mut keys, differs),
+                other => Err(format!("unknown direction {other:?}")),
+            }
+        },
+    );
     println!("{} keys derived in {:.1} s", keys.len(), started.elapsed().as_secs_f64());
 }

@@ -65,7 +65,14 @@ fn context_with(material: &[u8]) -> Context {
 }
 
 /// Encrypts `plain` into `frame` (which has room for the trailer) and decrypts it back.
-fn round_trip(sender: &Context, receiver: &mut Context, kind: FrameKind, plain: &[u8], frame: &mut Vec<u8>, counter: u64) {
+fn round_trip(
+    sender: &Context,
+    receiver: &mut Context,
+    kind: FrameKind,
+    plain: &[u8],
+    frame: &mut Vec<u8>,
+    counter: u64,
+) {
     frame.clear();
     frame.extend_from_slice(plain);
     let mut iv = [0u8; 12];

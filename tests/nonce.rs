@@ -29,10 +29,7 @@ struct Sender {
 
 impl Sender {
     fn new(properties: &[(&str, &str)]) -> Sender {
-        Sender {
-            tested: Tested::new(make("jframeenc", properties), &vp8_frames().caps),
-            ivs: Vec::new(),
-        }
+        Sender { tested: Tested::new(make("jframeenc", properties), &vp8_frames().caps), ivs: Vec::new() }
     }
 
     /// Encrypts `n` frames and records their IVs.
@@ -92,10 +89,7 @@ fn one_sender_never_repeats_an_iv_across_key_changes_ratchets_and_restarts() {
 
     let ivs = &sender.ivs;
     assert_eq!(ivs.len(), 12_500);
-    assert!(
-        ivs.iter().all(|(ssrc, _)| *ssrc == 7),
-        "the IV starts with the ssrc property"
-    );
+    assert!(ivs.iter().all(|(ssrc, _)| *ssrc == 7), "the IV starts with the ssrc property");
     assert_unique(ivs);
     // One counter for the element's life: neither key changes nor restarts reset it.
     for pair in ivs.windows(2) {
@@ -108,9 +102,8 @@ fn senders_sharing_a_key_and_an_ssrc_never_share_an_iv() {
     const SENDERS: usize = 6;
     const ROUNDS: usize = 10;
     let key = material_hex();
-    let mut senders: Vec<Sender> = (0..SENDERS)
-        .map(|_| Sender::new(&[("ssrc", "42"), ("key", key.as_str())]))
-        .collect();
+    let mut senders: Vec<Sender> =
+        (0..SENDERS).map(|_| Sender::new(&[("ssrc", "42"), ("key", key.as_str())])).collect();
     for round in 0..ROUNDS {
         for (n, sender) in senders.iter_mut().enumerate() {
             sender.send(500);

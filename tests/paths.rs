@@ -25,16 +25,9 @@ fn run_example(name: &str, args: &[&str]) -> Figures {
         build.arg("--release");
     }
     assert!(build.status().expect("cargo runs").success(), "example {name} builds");
-    let output = Command::new(profile_dir.join("examples").join(name))
-        .args(args)
-        .output()
-        .expect("example runs");
+    let output = Command::new(profile_dir.join("examples").join(name)).args(args).output().expect("example runs");
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{name} {args:?} failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert!(output.status.success(), "{name} {args:?} failed:\n{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
     println!("{name} {args:?}:\n{stdout}");
     stdout
         .lines()

@@ -107,11 +107,7 @@ fn assert_encrypted(input: &[Vec<u8>], encrypted: &[Vec<u8>], clear_len: fn(&[u8
         let clear = clear_len(plain);
         assert_eq!(sent.len(), plain.len() + OVERHEAD, "frame {n}: length");
         assert_eq!(sent[..clear], plain[..clear], "frame {n}: clear prefix");
-        assert_ne!(
-            sent[clear..plain.len()],
-            plain[clear..],
-            "frame {n}: payload left in clear"
-        );
+        assert_ne!(sent[clear..plain.len()], plain[clear..], "frame {n}: payload left in clear");
     }
 }
 
@@ -122,16 +118,9 @@ fn vp8_round_trip_decodes_every_frame_with_its_bytes() {
     let run = trip.run();
     assert_eq!(trip.decoded(), VIDEO_FRAMES, "every frame decoded");
     assert_eq!(trip.input().len(), VIDEO_FRAMES);
-    assert_eq!(
-        trip.output(),
-        trip.input(),
-        "jframedec gives back jframeenc's input, frame by frame"
-    );
+    assert_eq!(trip.output(), trip.input(), "jframedec gives back jframeenc's input, frame by frame");
     assert_encrypted(&trip.input(), &trip.encrypted(), vp8_clear_len);
-    assert!(
-        trip.input().iter().filter(|f| vp8_clear_len(f) == 10).count() >= 4,
-        "several key frames"
-    );
+    assert!(trip.input().iter().filter(|f| vp8_clear_len(f) == 10).count() >= 4, "several key frames");
     assert_eq!(run.states, vec![state("ok", 0), state("ok", 0)]);
     for element in [&trip.enc, &trip.dec] {
         assert_eq!(stat(element, "frames-processed"), VIDEO_FRAMES as u64);
@@ -166,10 +155,7 @@ fn property_order_on_the_launch_line_does_not_matter() {
 
 #[test]
 fn wrong_key_at_the_receiver_drops_every_frame_without_error() {
-    let trip = RoundTrip::video(
-        &format!("key={}", material_hex()),
-        &format!("key={}", hex::encode(OTHER_MATERIAL)),
-    );
+    let trip = RoundTrip::video(&format!("key={}", material_hex()), &format!("key={}", hex::encode(OTHER_MATERIAL)));
     let run = trip.run();
     assert_eq!(trip.to_decoder(), 0, "no frame reached the decoder");
     assert_eq!(trip.decoded(), 0);
@@ -209,9 +195,7 @@ fn sender_ratchet_while_playing_is_followed_with_no_frame_lost() {
     });
     for at in [15, 30] {
         let enc = trip.enc.clone();
-        on_frame(&pad(&trip.enc, "sink"), at, move || {
-            assert!(enc.emit_by_name::<bool>("ratchet", &[]))
-        });
+        on_frame(&pad(&trip.enc, "sink"), at, move || assert!(enc.emit_by_name::<bool>("ratchet", &[])));
     }
     trip.run();
     assert_eq!(trip.decoded(), VIDEO_FRAMES);
@@ -236,27 +220,17 @@ fn disabled_elements_pass_frames_through() {
 
 #[test]
 fn wrong_size_key_before_start_fails_the_start_with_an_error() {
-    let pipeline = pipeline(&format!(
-        "{} ! jframeenc key-mode=raw key=0102030405 ! fakesink",
-        video_source()
-    ));
+    let pipeline = pipeline(&format!("{} ! jframeenc key-mode=raw key=0102030405 ! fakesink", video_source()));
     let run = run(&pipeline);
     assert_eq!(run.errors.len(), 1);
-    let gst::MessageView::Error(error) = run.errors[0].view() else {
-        unreachable!()
-    };
-    assert!(
-        error.error().matches(gst::LibraryError::Settings),
-        "{:?}",
-        error.error()
-    );
+    let gst::MessageView::Error(error) = run.errors[0].view() else { unreachable!() };
+    assert!(error.error().matches(gst::LibraryError::Settings), "{:?}", error.error());
 }
 
 /// `appsrc ! <filters> ! decoder ! appsink`, fed with `frames`; returns the decoded count.
 fn feed(filters: &str, decoder: &str, caps: &gst::Caps, frames: &[Vec<u8>]) -> (gst::Pipeline, usize) {
-    let pipeline = pipeline(&format!(
-        "appsrc name=src format=time ! {filters} ! {decoder} ! appsink name=sink sync=false"
-    ));
+    let pipeline =
+        pipeline(&format!("appsrc name=src format=time ! {filters} ! {decoder} ! appsink name=sink sync=false"));
     let src = element(&pipeline, "src").downcast::<gst_app::AppSrc>().expect("appsrc");
     src.set_caps(Some(caps));
     let decoded = collect(&element(&pipeline, "sink"));
@@ -315,30 +289,14 @@ fn frames_shorter_than_their_clear_prefix_are_dropped_and_the_stream_goes_on() {
     // Its last byte, read as a key index by the receiver, names the slot that has the key.
     let short_key_frame = vec![0x50, 0x01, 0x00, 0x9d, 0x00];
     let media = [
-        (
-            "vp8dec",
-            &vp8_frames().caps,
-            &vp8_frames().frames,
-            short_key_frame,
-            vp8_kind as fn(&[u8]) -> FrameKind,
-        ),
-        (
-            "opusdec",
-            &opus_frames().caps,
-            &opus_frames().frames,
-            Vec::new(),
-            |_: &[u8]| FrameKind::Audio,
-        ),
+        ("vp8dec", &vp8_frames().caps, &vp8_frames().frames, short_key_frame, vp8_kind as fn(&[u8]) -> FrameKind),
+        ("opusdec", &opus_frames().caps, &opus_frames().frames, Vec::new(), |_: &[u8]| FrameKind::Audio),
     ];
     for (decoder, caps, frames, bad, kind_of) in media {
         // At the sender.
         let stream = with_bad_frame(frames, bad.clone());
-        let (pipeline, decoded) = feed(
-            &format!("jframeenc name=enc {key} ! jframedec name=dec {key}"),
-            decoder,
-            caps,
-            &stream,
-        );
+        let (pipeline, decoded) =
+            feed(&format!("jframeenc name=enc {key} ! jframedec name=dec {key}"), decoder, caps, &stream);
         assert_eq!(decoded, frames.len(), "{decoder}: every good frame decoded");
         let enc = element(&pipeline, "enc");
         assert_eq!(stat(&enc, "dropped-malformed"), 1, "{decoder}");

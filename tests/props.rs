@@ -7,18 +7,15 @@
 
 use gstjframe::jframe::iv::IvSequence;
 use gstjframe::jframe::{
-    Context, DEFAULT_RATCHET_WINDOW, DecryptError, DecryptOutcome, EncryptError, EncryptOutcome,
-    FrameKind, IV_LEN, KEY_RING_SIZE, KeyError, KeyMode, KeyRing, TAG_LEN, TRAILER_LEN,
+    Context, DEFAULT_RATCHET_WINDOW, DecryptError, DecryptOutcome, EncryptError, EncryptOutcome, FrameKind, IV_LEN,
+    KEY_RING_SIZE, KeyError, KeyMode, KeyRing, TAG_LEN, TRAILER_LEN,
 };
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::Index;
 
 fn config(default_cases: u32) -> ProptestConfig {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(default_cases);
+    let cases = std::env::var("PROPTEST_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(default_cases);
     ProptestConfig { cases, ..ProptestConfig::default() }
 }
 
@@ -57,8 +54,7 @@ fn derived_material() -> impl Strategy<Value = Vec<u8>> {
 fn key_spec() -> impl Strategy<Value = KeySpec> {
     prop_oneof![
         derived_material().prop_map(|bytes| KeySpec { mode: KeyMode::Derived, bytes }),
-        prop_oneof![vec(any::<u8>(), 16), vec(any::<u8>(), 32)]
-            .prop_map(|bytes| KeySpec { mode: KeyMode::Raw, bytes }),
+        prop_oneof![vec(any::<u8>(), 16), vec(any::<u8>(), 32)].prop_map(|bytes| KeySpec { mode: KeyMode::Raw, bytes }),
     ]
 }
 
@@ -146,7 +142,13 @@ fn expect_rejected(receiver: &mut Context, kind: FrameKind, frame: &[u8]) -> Res
 }
 
 /// Decrypts a genuine frame and checks what comes out.
-fn expect_decrypted(receiver: &mut Context, kind: FrameKind, wire: &[u8], plain: &[u8], steps: u32) -> Result<(), TestCaseError> {
+fn expect_decrypted(
+    receiver: &mut Context,
+    kind: FrameKind,
+    wire: &[u8],
+    plain: &[u8],
+    steps: u32,
+) -> Result<(), TestCaseError> {
     let mut frame = wire.to_vec();
     let outcome = receiver.decrypt(kind, &mut frame);
     prop_assert_eq!(outcome, Ok(DecryptOutcome::Decrypted { len: plain.len(), ratchet_steps: steps }));

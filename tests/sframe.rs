@@ -27,7 +27,10 @@ fn sframe_vp8_caps() -> gst::Caps {
 }
 
 fn encrypter(kid: u64, suite: &str) -> Tested {
-    let enc = make("jframeenc", &[("format", "sframe"), ("cipher-suite", suite), ("kid", &kid.to_string()), ("key", &hex::encode(KEY))]);
+    let enc = make(
+        "jframeenc",
+        &[("format", "sframe"), ("cipher-suite", suite), ("kid", &kid.to_string()), ("key", &hex::encode(KEY))],
+    );
     Tested::new(enc, &vp8_caps())
 }
 
@@ -85,7 +88,10 @@ fn properties_defaults_and_caps() {
 fn every_cipher_suite_round_trips_through_the_elements() {
     for suite in CipherSuite::ALL {
         let mut t = encrypter(3, suite.name());
-        let dec = make("jframedec", &[("format", "sframe"), ("cipher-suite", suite.name()), ("kid", "3"), ("key", &hex::encode(KEY))]);
+        let dec = make(
+            "jframedec",
+            &[("format", "sframe"), ("cipher-suite", suite.name()), ("kid", "3"), ("key", &hex::encode(KEY))],
+        );
         let mut d = Tested::new(dec, &sframe_vp8_caps());
         for size in [0, 1, 100, 3000] {
             let frame = vec![size as u8; size];
@@ -125,7 +131,10 @@ fn bad_frames_are_dropped_counted_and_the_stream_goes_on() {
         let mut flipped = good.clone();
         flipped[bit / 8] ^= 1 << (bit % 8);
         let (out, counters) = push_bad(&mut d, &flipped);
-        assert!(out.is_empty() && counters.len() == 1 && counters[0].starts_with("dropped-"), "bit {bit}: {counters:?}");
+        assert!(
+            out.is_empty() && counters.len() == 1 && counters[0].starts_with("dropped-"),
+            "bit {bit}: {counters:?}"
+        );
     }
     // The stream goes on: the untouched frame decrypts...
     assert_eq!(push_bad(&mut d, &good), (vec![FRAME.to_vec()], vec!["frames-processed"]));
@@ -176,7 +185,10 @@ fn key_store_rules_conflict_names_both_formats() {
     let error = bus.pop_filtered(&[gst::MessageType::Error]).expect("an error message");
     let gst::MessageView::Error(error) = error.view() else { unreachable!() };
     let text = error.error().to_string();
-    assert!(text.contains("format=sframe cipher-suite=AES_128_GCM_SHA256_128") && text.contains("format=jitsi"), "{text}");
+    assert!(
+        text.contains("format=sframe cipher-suite=AES_128_GCM_SHA256_128") && text.contains("format=jitsi"),
+        "{text}"
+    );
     let _ = pipeline.set_state(gst::State::Null);
 }
 
@@ -270,7 +282,8 @@ fn rtp_round_trip(sender: &str, receiver: &str, frames: u64) -> (u64, u64, u64) 
     });
     send.set_state(gst::State::Playing).expect("plays");
     let bus = send.bus().expect("bus");
-    let end = bus.timed_pop_filtered(gst::ClockTime::from_seconds(30), &[gst::MessageType::Eos, gst::MessageType::Error]);
+    let end =
+        bus.timed_pop_filtered(gst::ClockTime::from_seconds(30), &[gst::MessageType::Eos, gst::MessageType::Error]);
     assert!(matches!(end.as_ref().map(|m| m.view()), Some(gst::MessageView::Eos(_))), "sender ended: {end:?}");
     let sent = stat(&enc, "frames-processed");
     let start = Instant::now();
@@ -278,7 +291,12 @@ fn rtp_round_trip(sender: &str, receiver: &str, frames: u64) -> (u64, u64, u64) 
         std::thread::sleep(Duration::from_millis(20));
     }
     let figures = (sent, stat(&dec, "frames-processed"), decoded.load(Ordering::Relaxed));
-    assert_eq!(stat(&dec, "ratchets"), 1, "the receiver followed the ratchet; {:?}", dec.property::<gst::Structure>("stats"));
+    assert_eq!(
+        stat(&dec, "ratchets"),
+        1,
+        "the receiver followed the ratchet; {:?}",
+        dec.property::<gst::Structure>("stats")
+    );
     let _ = send.set_state(gst::State::Null);
     let _ = receive.set_state(gst::State::Null);
     figures
@@ -304,7 +322,12 @@ const FRAMES: u64 = 60;
 #[test]
 fn h264_vp8_and_opus_over_rtp_every_frame_decoded_across_a_new_kid_and_a_ratchet() {
     for (source, encoder, encoding_name, decoder) in [
-        ("videotestsrc", "x264enc tune=zerolatency speed-preset=ultrafast", "media=video,clock-rate=90000,encoding-name=H264", "avdec_h264"),
+        (
+            "videotestsrc",
+            "x264enc tune=zerolatency speed-preset=ultrafast",
+            "media=video,clock-rate=90000,encoding-name=H264",
+            "avdec_h264",
+        ),
         ("videotestsrc", "vp8enc deadline=1", "media=video,clock-rate=90000,encoding-name=VP8", "vp8dec"),
         ("audiotestsrc", "opusenc", "media=audio,clock-rate=48000,encoding-name=OPUS", "opusdec"),
     ] {

@@ -70,7 +70,10 @@ fn an_unknown_kid_is_refused() {
     let mut other = KeySet::new(CipherSuite::AesGcm128Sha256);
     other.insert(KID + 1, BASE_KEY).unwrap();
     assert_eq!(decrypt(&mut other, &frame, None), Err(DecryptError::UnknownKid { kid: KID }));
-    assert_eq!(decrypt(&mut KeySet::new(CipherSuite::AesGcm128Sha256), &frame, None), Err(DecryptError::UnknownKid { kid: KID }));
+    assert_eq!(
+        decrypt(&mut KeySet::new(CipherSuite::AesGcm128Sha256), &frame, None),
+        Err(DecryptError::UnknownKid { kid: KID })
+    );
 }
 
 #[test]
@@ -80,7 +83,11 @@ fn a_truncated_tag_fails_authentication() {
         let mut keys = keys(suite);
         for cut in 1..=suite.tag_len() {
             let result = decrypt(&mut keys, &frame[..frame.len() - cut], None);
-            assert_eq!(result, Err(DecryptError::AuthenticationFailed { kid: KID, ctr: 5 }), "{suite}, {cut} bytes cut");
+            assert_eq!(
+                result,
+                Err(DecryptError::AuthenticationFailed { kid: KID, ctr: 5 }),
+                "{suite}, {cut} bytes cut"
+            );
         }
     }
 }

@@ -84,7 +84,10 @@ fn a_receiver_follows_the_ratchet_within_its_window() {
     // The step wraps within its generation.
     assert_eq!(ratchet.next_kid(first_kid | 15), first_kid);
     assert_eq!(KeySet::new(SUITE).ratchet(1), Err(KeyError::NoRatchet));
-    assert_eq!(KeySet::new(SUITE).set_ratchet(Some(Ratchet { step_bits: 64, window: 1 })), Err(KeyError::BadRatchetBits(64)));
+    assert_eq!(
+        KeySet::new(SUITE).set_ratchet(Some(Ratchet { step_bits: 64, window: 1 })),
+        Err(KeyError::BadRatchetBits(64))
+    );
 }
 
 /// Restarts and instances of a sender that share one key and KID: each takes a new
@@ -109,7 +112,11 @@ fn ctrs_never_repeat_under_one_key_across_restarts_and_instances() {
     }
     assert_eq!(seen.len(), SENDERS * FRAMES);
     // A random start below 2^63 takes 8 bytes but for 1 start in 128.
-    assert!(long_headers >= SENDERS * FRAMES * 9 / 10, "{long_headers} of {} headers with an 8-byte CTR", SENDERS * FRAMES);
+    assert!(
+        long_headers >= SENDERS * FRAMES * 9 / 10,
+        "{long_headers} of {} headers with an 8-byte CTR",
+        SENDERS * FRAMES
+    );
     // A sequence never wraps.
     let mut last = CtrSequence::starting_at(u64::MAX - 1);
     assert_eq!((last.next(), last.next()), (Some(u64::MAX - 1), None));
@@ -125,7 +132,10 @@ fn debug_output_shows_no_key_bytes() {
     let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
     for secret in [&base_key[..], &derived.key, &derived.salt[..]] {
         assert!(!text.contains(&hex(&secret[..4])), "key bytes in {text}");
-        assert!(!text.contains(&format!("{:?}", &secret[..4]).trim_end_matches(']').to_string()), "key bytes in {text}");
+        assert!(
+            !text.contains(&format!("{:?}", &secret[..4]).trim_end_matches(']').to_string()),
+            "key bytes in {text}"
+        );
     }
     assert!(text.contains("42"), "the KID is shown: {text}");
 }

@@ -21,11 +21,8 @@ const FRAME_LEN: usize = 64;
 /// Resident memory of this process, from /proc/self/statm (resident pages × page size).
 fn resident_bytes() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").expect("/proc/self/statm");
-    let pages: u64 = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|field| field.parse().ok())
-        .expect("resident pages in statm");
+    let pages: u64 =
+        statm.split_whitespace().nth(1).and_then(|field| field.parse().ok()).expect("resident pages in statm");
     pages * page_size()
 }
 
@@ -114,19 +111,10 @@ fn a_million_frames_round_trip_with_bounded_memory() {
     assert_eq!(stat(&enc, "frames-processed"), FRAMES);
     assert_eq!(stat(&dec, "frames-processed"), FRAMES);
     assert_eq!(stat(&enc, "ratchets"), FRAMES / 100_000);
-    assert_eq!(
-        stat(&dec, "ratchets"),
-        FRAMES / 100_000,
-        "the receiver followed every ratchet"
-    );
+    assert_eq!(stat(&dec, "ratchets"), FRAMES / 100_000, "the receiver followed every ratchet");
     for (counter, count) in drop_counters(&enc).into_iter().chain(drop_counters(&dec)) {
         assert_eq!(count, 0, "{counter}");
     }
     let growth = end_rss.saturating_sub(start_rss);
-    assert!(
-        growth < MAX_GROWTH,
-        "resident memory grew by {:.2} MiB (bound {:.0} MiB)",
-        mib(growth),
-        mib(MAX_GROWTH)
-    );
+    assert!(growth < MAX_GROWTH, "resident memory grew by {:.2} MiB (bound {:.0} MiB)", mib(growth), mib(MAX_GROWTH));
 }

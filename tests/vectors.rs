@@ -7,18 +7,13 @@ use std::collections::BTreeMap;
 
 use gstjframe::jframe::iv::ReferenceIvs;
 use gstjframe::jframe::{
-    Context, DecryptError, DecryptOutcome, EncryptOutcome, FrameKind, KEY_RING_SIZE, KeyMode,
-    derive_aes_key, ratchet,
+    Context, DecryptError, DecryptOutcome, EncryptOutcome, FrameKind, KEY_RING_SIZE, KeyMode, derive_aes_key, ratchet,
 };
 use serde_json::Value;
 
 mod vector_file;
 
 use vector_file::{Check, expect_eq, hex_field, steps, u32_field};
-
-
-
-
 
 /// A frame type we can express, or `None` (e.g. the reference's `empty`).
 fn frame_kind(step: &Value) -> Option<FrameKind> {
@@ -33,7 +28,6 @@ fn frame_kind(step: &Value) -> Option<FrameKind> {
 fn is_expressible(case: &Value) -> bool {
     steps(case).iter().filter(|s| s["action"] == "frame").all(|s| frame_kind(s).is_some())
 }
-
 
 /// Applies a key entry (`keys[]` or a `setKey` step) and checks the derived values.
 fn set_key(ctx: &mut Context, entry: &Value) -> Check {

@@ -21,16 +21,11 @@ fn init() {
 }
 
 fn pipeline(description: &str) -> gst::Pipeline {
-    gst::parse::launch(description)
-        .expect("pipeline parses")
-        .downcast::<gst::Pipeline>()
-        .expect("a pipeline")
+    gst::parse::launch(description).expect("pipeline parses").downcast::<gst::Pipeline>().expect("a pipeline")
 }
 
 fn element(pipeline: &gst::Pipeline, name: &str) -> gst::Element {
-    pipeline
-        .by_name(name)
-        .unwrap_or_else(|| panic!("no element {name}"))
+    pipeline.by_name(name).unwrap_or_else(|| panic!("no element {name}"))
 }
 
 /// An error message as the bus carried it.
@@ -42,9 +37,7 @@ struct PipelineError {
 
 /// Plays the pipeline until EOS (`Ok`) or the first error, then stops it.
 fn run(pipeline: &gst::Pipeline) -> Result<(), PipelineError> {
-    pipeline
-        .set_state(gst::State::Playing)
-        .expect("pipeline starts");
+    pipeline.set_state(gst::State::Playing).expect("pipeline starts");
     let bus = pipeline.bus().expect("pipeline has a bus");
     let message = bus
         .timed_pop_filtered(
@@ -52,9 +45,7 @@ fn run(pipeline: &gst::Pipeline) -> Result<(), PipelineError> {
             &[gst::MessageType::Eos, gst::MessageType::Error],
         )
         .expect("pipeline reaches EOS or an error");
-    pipeline
-        .set_state(gst::State::Null)
-        .expect("pipeline stops");
+    pipeline.set_state(gst::State::Null).expect("pipeline stops");
     match message.view() {
         gst::MessageView::Error(err) => Err(PipelineError {
             source: err.src().map(|s| s.name().to_string()).unwrap_or_default(),
@@ -68,9 +59,7 @@ fn run(pipeline: &gst::Pipeline) -> Result<(), PipelineError> {
 /// Every sample that reaches the appsink `name`, in order.
 fn collect_samples(pipeline: &gst::Pipeline, name: &str) -> Arc<Mutex<Vec<gst::Sample>>> {
     let samples = Arc::new(Mutex::new(Vec::new()));
-    let sink = element(pipeline, name)
-        .downcast::<gst_app::AppSink>()
-        .expect("an appsink");
+    let sink = element(pipeline, name).downcast::<gst_app::AppSink>().expect("an appsink");
     let store = samples.clone();
     sink.set_callbacks(
         gst_app::AppSinkCallbacks::builder()
@@ -115,10 +104,7 @@ fn encrypt_frames_leaving(pad: &gst::Pad) -> Arc<Mutex<SentFrames>> {
         let mut frame = clear.clone();
         let (context, ivs) = &mut *sender.lock().unwrap();
         let iv = ivs.next().expect("IV counter not spent");
-        match context
-            .encrypt(kind(&clear), &mut frame, iv)
-            .expect("frame encrypts")
-        {
+        match context.encrypt(kind(&clear), &mut frame, iv).expect("frame encrypts") {
             EncryptOutcome::Encrypted(trailer) => frame.extend_from_slice(trailer.as_bytes()),
             EncryptOutcome::PassThrough => panic!("encryption is enabled"),
         }
@@ -126,9 +112,7 @@ fn encrypt_frames_leaving(pad: &gst::Pad) -> Arc<Mutex<SentFrames>> {
         buffer
             .copy_into(
                 encrypted.make_mut(),
-                gst::BufferCopyFlags::FLAGS
-                    | gst::BufferCopyFlags::TIMESTAMPS
-                    | gst::BufferCopyFlags::META,
+                gst::BufferCopyFlags::FLAGS | gst::BufferCopyFlags::TIMESTAMPS | gst::BufferCopyFlags::META,
                 ..,
             )
             .expect("metadata copies");
@@ -145,22 +129,19 @@ fn encrypt_frames_leaving(pad: &gst::Pad) -> Arc<Mutex<SentFrames>> {
 fn count_packets_leaving(pad: &gst::Pad) -> Arc<Mutex<(usize, usize)>> {
     let counts = Arc::new(Mutex::new((0, 0)));
     let store = counts.clone();
-    pad.add_probe(
-        gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST,
-        move |_, info| {
-            let mut counts = store.lock().unwrap();
-            let mut count = |buffer: &gst::BufferRef| {
-                counts.0 += 1;
-                counts.1 += usize::from(buffer.flags().contains(gst::BufferFlags::MARKER));
-            };
-            match &info.data {
-                Some(gst::PadProbeData::Buffer(buffer)) => count(buffer),
-                Some(gst::PadProbeData::BufferList(list)) => list.iter().for_each(count),
-                _ => (),
-            }
-            gst::PadProbeReturn::Ok
-        },
-    );
+    pad.add_probe(gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST, move |_, info| {
+        let mut counts = store.lock().unwrap();
+        let mut count = |buffer: &gst::BufferRef| {
+            counts.0 += 1;
+            counts.1 += usize::from(buffer.flags().contains(gst::BufferFlags::MARKER));
+        };
+        match &info.data {
+            Some(gst::PadProbeData::Buffer(buffer)) => count(buffer),
+            Some(gst::PadProbeData::BufferList(list)) => list.iter().for_each(count),
+            _ => (),
+        }
+        gst::PadProbeReturn::Ok
+    });
     counts
 }
 
@@ -199,15 +180,9 @@ fn every_frame_decodes_after_splitting_at_a_small_mtu() {
     let (keys, deltas) = *kinds.lock().unwrap();
     let (packets, markers) = *packets.lock().unwrap();
     assert_eq!(decoded.lock().unwrap().len(), FRAMES, "decoded frames");
-    assert!(
-        keys >= 3 && deltas >= FRAMES / 2,
-        "{keys} key and {deltas} delta frames"
-    );
+    assert!(keys >= 3 && deltas >= FRAMES / 2, "{keys} key and {deltas} delta frames");
     assert_eq!(markers, FRAMES, "one marker per frame");
-    assert!(
-        packets >= 2 * FRAMES,
-        "{packets} packets for {FRAMES} frames"
-    );
+    assert!(packets >= 2 * FRAMES, "{packets} packets for {FRAMES} frames");
 }
 
 #[test]
@@ -217,28 +192,14 @@ fn c_rtpvp8pay_stops_on_jframe_ciphertext() {
                        ! vp8enc name=enc deadline=1 ! rtpvp8pay ! fakesink";
 
     // The same pipeline without encryption runs to the end.
-    run(&pipeline(description))
-        .map_err(|e| e.debug)
-        .expect("clear VP8 payloads");
+    run(&pipeline(description)).map_err(|e| e.debug).expect("clear VP8 payloads");
 
     let p = pipeline(description);
     let sent = encrypt_frames_leaving(&element(&p, "enc").static_pad("src").unwrap());
     let error = run(&p).expect_err("rtpvp8pay posts an error on ciphertext");
-    assert!(
-        error.source.starts_with("rtpvp8pay"),
-        "error from {}",
-        error.source
-    );
-    assert!(
-        error.debug.contains("Failed to parse VP8 frame"),
-        "error: {} ({})",
-        error.message,
-        error.debug
-    );
-    assert!(
-        !sent.lock().unwrap().encrypted.is_empty(),
-        "frames were encrypted"
-    );
+    assert!(error.source.starts_with("rtpvp8pay"), "error from {}", error.source);
+    assert!(error.debug.contains("Failed to parse VP8 frame"), "error: {} ({})", error.message, error.debug);
+    assert!(!sent.lock().unwrap().encrypted.is_empty(), "frames were encrypted");
 }
 
 #[test]
@@ -257,49 +218,23 @@ fn jframe_ciphertext_crosses_jframevp8pay_byte_for_byte() {
     run(&p).map_err(|e| e.debug).expect("pipeline reaches EOS");
 
     let sent = sent.lock().unwrap();
-    let received: Vec<Vec<u8>> = received
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|s| bytes(s.buffer().expect("sample has a buffer")))
-        .collect();
+    let received: Vec<Vec<u8>> =
+        received.lock().unwrap().iter().map(|s| bytes(s.buffer().expect("sample has a buffer"))).collect();
     assert_eq!(sent.encrypted.len(), FRAMES, "frames encrypted");
     assert_eq!(received.len(), FRAMES, "frames depayloaded");
-    let keys = sent
-        .clear
-        .iter()
-        .filter(|f| kind(f) == FrameKind::VideoKey)
-        .count();
-    assert!(
-        (3..FRAMES).contains(&keys),
-        "{keys} key frames among {FRAMES}"
-    );
-    assert!(
-        sent.encrypted.iter().all(|f| f.len() > MTU),
-        "every frame needs several packets"
-    );
+    let keys = sent.clear.iter().filter(|f| kind(f) == FrameKind::VideoKey).count();
+    assert!((3..FRAMES).contains(&keys), "{keys} key frames among {FRAMES}");
+    assert!(sent.encrypted.iter().all(|f| f.len() > MTU), "every frame needs several packets");
 
     let mut receiver = Context::new(KeyMode::Derived);
     receiver.keys_mut().set_key(0, &KEY).expect("key accepted");
-    for (i, ((encrypted, clear), mut frame)) in sent
-        .encrypted
-        .iter()
-        .zip(&sent.clear)
-        .zip(received)
-        .enumerate()
-    {
-        assert_eq!(
-            &frame, encrypted,
-            "frame {i} changed between payloader and depayloader"
-        );
+    for (i, ((encrypted, clear), mut frame)) in sent.encrypted.iter().zip(&sent.clear).zip(received).enumerate() {
+        assert_eq!(&frame, encrypted, "frame {i} changed between payloader and depayloader");
         match receiver.decrypt(kind(&frame), &mut frame) {
             Ok(DecryptOutcome::Decrypted { len, .. }) => frame.truncate(len),
             other => panic!("frame {i} does not decrypt: {other:?}"),
         }
-        assert_eq!(
-            &frame, clear,
-            "frame {i} decrypts to something else than vp8enc's output"
-        );
+        assert_eq!(&frame, clear, "frame {i} decrypts to something else than vp8enc's output");
     }
 }
 
@@ -351,27 +286,15 @@ fn payload_descriptor_follows_rfc_7741() {
     run(&p).map_err(|e| e.debug).expect("pipeline reaches EOS");
 
     let samples = samples.lock().unwrap();
-    let caps = samples
-        .first()
-        .and_then(|s| s.caps())
-        .expect("caps")
-        .structure(0)
-        .expect("structure")
-        .to_owned();
+    let caps = samples.first().and_then(|s| s.caps()).expect("caps").structure(0).expect("structure").to_owned();
     assert_eq!(caps.get::<&str>("encoding-name").ok(), Some("VP8"));
     assert_eq!(caps.get::<i32>("payload").ok(), Some(96));
     assert_eq!(caps.get::<i32>("clock-rate").ok(), Some(90_000));
 
-    let packets: Vec<Packet> = samples
-        .iter()
-        .map(|s| parse_packet(&s.buffer_owned().expect("buffer")))
-        .collect();
+    let packets: Vec<Packet> = samples.iter().map(|s| parse_packet(&s.buffer_owned().expect("buffer"))).collect();
     let mut frames: Vec<&[Packet]> = packets.split_inclusive(|packet| packet.marker).collect();
     assert_eq!(frames.len(), FRAMES, "frames delimited by the marker bit");
-    assert!(
-        frames.iter().all(|f| f.last().is_some_and(|p| p.marker)),
-        "last packet has the marker"
-    );
+    assert!(frames.iter().all(|f| f.last().is_some_and(|p| p.marker)), "last packet has the marker");
 
     let mut expected_id = FIRST_PICTURE_ID;
     let mut wrapped = false;
@@ -379,36 +302,15 @@ fn payload_descriptor_follows_rfc_7741() {
         let head = &frame[0];
         assert!(frame.len() >= 2, "frame {i} spans several packets");
         assert!(head.start, "S bit on the first packet of frame {i}");
-        assert!(
-            frame[1..].iter().all(|p| !p.start),
-            "S bit only on the first packet of frame {i}"
-        );
-        assert!(
-            frame[..frame.len() - 1].iter().all(|p| !p.marker),
-            "marker only on the last packet"
-        );
+        assert!(frame[1..].iter().all(|p| !p.start), "S bit only on the first packet of frame {i}");
+        assert!(frame[..frame.len() - 1].iter().all(|p| !p.marker), "marker only on the last packet");
         assert!(frame.iter().all(|p| p.partition == 0), "PID 0");
-        assert!(
-            frame.iter().all(|p| p.size <= MTU),
-            "packet larger than the MTU in frame {i}"
-        );
-        assert!(
-            frame.iter().all(|p| p.picture_id == expected_id),
-            "PictureID of frame {i}"
-        );
-        assert!(
-            frame.iter().all(|p| p.timestamp == head.timestamp),
-            "one RTP timestamp per frame"
-        );
+        assert!(frame.iter().all(|p| p.size <= MTU), "packet larger than the MTU in frame {i}");
+        assert!(frame.iter().all(|p| p.picture_id == expected_id), "PictureID of frame {i}");
+        assert!(frame.iter().all(|p| p.timestamp == head.timestamp), "one RTP timestamp per frame");
         let key_frame = head.first_byte & 0x01 == 0;
-        assert_eq!(
-            head.delta_unit, !key_frame,
-            "DELTA_UNIT of frame {i}'s first packet"
-        );
-        assert!(
-            frame[1..].iter().all(|p| p.delta_unit),
-            "DELTA_UNIT on later packets"
-        );
+        assert_eq!(head.delta_unit, !key_frame, "DELTA_UNIT of frame {i}'s first packet");
+        assert!(frame[1..].iter().all(|p| p.delta_unit), "DELTA_UNIT on later packets");
         wrapped |= expected_id == 0;
         expected_id = (expected_id + 1) & 0x7FFF;
     }
@@ -424,9 +326,7 @@ fn key_frame_indexes(force_key_unit_after: Option<usize>) -> Vec<usize> {
         "videotestsrc num-buffers={FRAMES} ! video/x-raw,width=320,height=240 \
          ! vp8enc deadline=1 keyframe-max-dist=100000 ! jframevp8pay ! appsink name=out sync=false"
     ));
-    let sink = element(&p, "out")
-        .downcast::<gst_app::AppSink>()
-        .expect("an appsink");
+    let sink = element(&p, "out").downcast::<gst_app::AppSink>().expect("an appsink");
     let key_frames = Arc::new(Mutex::new(Vec::new()));
     let store = key_frames.clone();
     let mut frame_index = 0;
@@ -461,14 +361,7 @@ fn key_frame_indexes(force_key_unit_after: Option<usize>) -> Vec<usize> {
 #[test]
 fn force_key_unit_from_downstream_reaches_the_encoder() {
     init();
-    assert_eq!(
-        key_frame_indexes(None),
-        vec![0],
-        "without a request only the first frame is key"
-    );
+    assert_eq!(key_frame_indexes(None), vec![0], "without a request only the first frame is key");
     let with_request = key_frame_indexes(Some(10));
-    assert!(
-        with_request.len() == 2 && with_request[0] == 0 && with_request[1] >= 10,
-        "key frames at {with_request:?}"
-    );
+    assert!(with_request.len() == 2 && with_request[0] == 0 && with_request[1] >= 10, "key frames at {with_request:?}");
 }

@@ -127,9 +127,9 @@ pub fn dropped(element: &gst::Element) -> u64 {
         "dropped-malformed",
         "dropped-replayed",
     ]
-        .iter()
-        .map(|field| stat(element, field))
-        .sum()
+    .iter()
+    .map(|field| stat(element, field))
+    .sum()
 }
 
 /// Waits for EOS; fails on an error message or a time-out.

@@ -31,7 +31,11 @@ fuzz_target!(|data: &[u8]| {
     let setup = Setup::from_byte(first);
     let mut receiver = setup.receiver();
     if first & 0x80 == 0 {
-        assert_eq!(decrypt_and_check(&mut receiver, setup.kind, rest), Checked::Rejected, "an arbitrary frame decrypted");
+        assert_eq!(
+            decrypt_and_check(&mut receiver, setup.kind, rest),
+            Checked::Rejected,
+            "an arbitrary frame decrypted"
+        );
         return;
     }
     let [op, high, low, plain @ ..] = rest else { return };

@@ -198,4 +198,3 @@ pub fn change_state<T: FrameFilter>(
     }
     Ok(success)
 }
-

@@ -176,7 +176,8 @@ impl Keying {
         };
         self.use_rules().map_err(|message| gst::error_msg!(gst::LibraryError::Settings, ("{}", message)))?;
         if let Some(key) = pending {
-            self.install(index, &key).map_err(|message| gst::error_msg!(gst::LibraryError::Settings, ["{}", message]))?;
+            self.install(index, &key)
+                .map_err(|message| gst::error_msg!(gst::LibraryError::Settings, ["{}", message]))?;
         }
         Ok(())
     }

@@ -128,9 +128,8 @@ fn format_caps(format: Format, side: Side) -> gst::Caps {
     for name in ["video/x-h264", "video/x-h265"] {
         match format {
             Format::Jitsi => (),
-            Format::LiveKit => caps.merge(
-                gst::Caps::builder(name).field("stream-format", "byte-stream").field("alignment", "au").build(),
-            ),
+            Format::LiveKit => caps
+                .merge(gst::Caps::builder(name).field("stream-format", "byte-stream").field("alignment", "au").build()),
             Format::SFrame => caps.merge(gst::Caps::builder(name).build()),
         }
     }

@@ -77,7 +77,8 @@ fn sink_event<T: FrameFilter>(filter: &T, pad: &gst::Pad, event: gst::Event) -> 
             if format != FormatSetting::SFrame {
                 return filter.pads().src.push_event(event);
             }
-            let src_caps = transform_caps(format, side::<T>(filter.pads(), &filter.pads().src), &caps.caps_owned(), None);
+            let src_caps =
+                transform_caps(format, side::<T>(filter.pads(), &filter.pads().src), &caps.caps_owned(), None);
             !src_caps.is_empty() && filter.pads().src.push_event(gst::event::Caps::new(&src_caps))
         }
         _ => gst::Pad::event_default(pad, Some(&*filter.obj()), event),

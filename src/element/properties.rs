@@ -20,53 +20,67 @@ impl Keying {
         vec![
             glib::ParamSpecBoxed::builder::<gst::Buffer>("key")
                 .nick("Key")
-                .blurb("Key material (key-mode=hkdf; format=livekit: its HKDF with ratchet-salt) or AES-128/256 \
+                .blurb(
+                    "Key material (key-mode=hkdf; format=livekit: its HKDF with ratchet-salt) or AES-128/256 \
                         key (key-mode=raw), installed at key-index and made current; hex on the command line. \
-                        Write-only")
+                        Write-only",
+                )
                 .write_only()
                 .mutable_playing()
                 .build(),
             glib::ParamSpecString::builder("passphrase")
                 .nick("Passphrase")
-                .blurb("Sets the key from this UTF-8 passphrase: format=jitsi: key material = its SHA-256 (as the \
+                .blurb(
+                    "Sets the key from this UTF-8 passphrase: format=jitsi: key material = its SHA-256 (as the \
                         key property); format=livekit: PBKDF2-HMAC-SHA256 with ratchet-salt, 100000 rounds (derived \
-                        when the element starts, or at once while playing, never per frame). Write-only")
+                        when the element starts, or at once while playing, never per frame). Write-only",
+                )
                 .write_only()
                 .mutable_playing()
                 .build(),
             glib::ParamSpecUInt::builder("key-index")
                 .nick("Key index")
-                .blurb("Index the key property is installed at (slot = index mod 16, format=livekit: mod \
-                        key-ring-size); the KID senders write. format=sframe uses kid instead")
+                .blurb(
+                    "Index the key property is installed at (slot = index mod 16, format=livekit: mod \
+                        key-ring-size); the KID senders write. format=sframe uses kid instead",
+                )
                 .maximum(KEY_INDEX_MAX)
                 .mutable_playing()
                 .build(),
             glib::ParamSpecUInt64::builder("kid")
                 .nick("SFrame KID")
-                .blurb("format=sframe: the key ID (any 64-bit value) the key property is installed under and \
-                        made current; the KID senders write in the SFrame header")
+                .blurb(
+                    "format=sframe: the key ID (any 64-bit value) the key property is installed under and \
+                        made current; the KID senders write in the SFrame header",
+                )
                 .mutable_playing()
                 .build(),
             glib::ParamSpecEnum::builder::<KeyModeSetting>("key-mode")
                 .nick("Key mode")
-                .blurb("How the keys this element installs become AES keys; a key of another mode than the \
-                        participant's current keys replaces them all")
+                .blurb(
+                    "How the keys this element installs become AES keys; a key of another mode than the \
+                        participant's current keys replaces them all",
+                )
                 .mutable_ready()
                 .build(),
             glib::ParamSpecString::builder("participant")
                 .nick("Participant")
-                .blurb("Participant (in the key store) whose keys this element's key properties and signals \
-                        set and, unless an SSRC is mapped to another, uses for frames")
+                .blurb(
+                    "Participant (in the key store) whose keys this element's key properties and signals \
+                        set and, unless an SSRC is mapped to another, uses for frames",
+                )
                 .default_value(Some(""))
                 .mutable_ready()
                 .build(),
             glib::ParamSpecEnum::builder::<FormatSetting>("format")
                 .nick("Format")
-                .blurb("Frame format: jitsi (JFrame, lib-jitsi-meet; VP8 and Opus), livekit (LiveKit's E2EE; VP8, \
+                .blurb(
+                    "Frame format: jitsi (JFrame, lib-jitsi-meet; VP8 and Opus), livekit (LiveKit's E2EE; VP8, \
                         VP9, H.264, H.265 byte-stream/au and Opus) or sframe (RFC 9605: whole frames of VP8, VP9, \
                         H.264, H.265, AV1 or Opus, as application/x-sframe; send with rtpsframepay). The \
                         participant's keys follow the format: elements of one participant must agree, else the \
-                        element fails to start")
+                        element fails to start",
+                )
                 .mutable_ready()
                 .build(),
             glib::ParamSpecString::builder("ratchet-salt")
@@ -82,8 +96,10 @@ impl Keying {
                 .build(),
             glib::ParamSpecUInt::builder("key-ring-size")
                 .nick("Key ring size")
-                .blurb("format=livekit: number of key slots, key index i uses slot i mod size (LiveKit's \
-                        keyringSize); format=jitsi always has 16")
+                .blurb(
+                    "format=livekit: number of key slots, key index i uses slot i mod size (LiveKit's \
+                        keyringSize); format=jitsi always has 16",
+                )
                 .minimum(1)
                 .maximum(MAX_KEY_RING_SIZE as u32)
                 .default_value(DEFAULT_KEY_RING_SIZE)
@@ -91,8 +107,10 @@ impl Keying {
                 .build(),
             glib::ParamSpecInt::builder("failure-tolerance")
                 .nick("Failure tolerance")
-                .blurb("format=livekit: decryption failures tolerated per key index before its frames are dropped \
-                        unread until a new key is set there (LiveKit's failureTolerance); -1 = never")
+                .blurb(
+                    "format=livekit: decryption failures tolerated per key index before its frames are dropped \
+                        unread until a new key is set there (LiveKit's failureTolerance); -1 = never",
+                )
                 .minimum(-1)
                 .default_value(LIVEKIT_DEFAULT_FAILURE_TOLERANCE as i32)
                 .mutable_ready()
@@ -104,9 +122,11 @@ impl Keying {
                 .build(),
             glib::ParamSpecUInt::builder("sframe-ratchet-bits")
                 .nick("SFrame ratchet bits")
-                .blurb("format=sframe: how many low bits of a KID count ratchet steps (RFC 9605 §5.1's R); 0 = \
+                .blurb(
+                    "format=sframe: how many low bits of a KID count ratchet steps (RFC 9605 §5.1's R); 0 = \
                         no ratchet. With R > 0 the ratchet signal moves the sender to the next KID, and jframedec \
-                        follows within ratchet-window steps")
+                        follows within ratchet-window steps",
+                )
                 .maximum(MAX_SFRAME_RATCHET_BITS)
                 .mutable_ready()
                 .build(),
@@ -118,8 +138,10 @@ impl Keying {
                 .build(),
             glib::ParamSpecString::builder("verification-code")
                 .nick("Verification code")
-                .blurb("Short code of the participant's current key, to compare with the other end: three \
-                        numbers and seven emoji (a one-way function of the key)")
+                .blurb(
+                    "Short code of the participant's current key, to compare with the other end: three \
+                        numbers and seven emoji (a one-way function of the key)",
+                )
                 .read_only()
                 .build(),
             glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
@@ -150,8 +172,14 @@ impl Keying {
                 state.kid = value.get().unwrap_or(0);
                 return true;
             }
-            "key-mode" | "format" | "ratchet-salt" | "key-size" | "key-ring-size" | "failure-tolerance"
-            | "cipher-suite" | "sframe-ratchet-bits"
+            "key-mode"
+            | "format"
+            | "ratchet-salt"
+            | "key-size"
+            | "key-ring-size"
+            | "failure-tolerance"
+            | "cipher-suite"
+            | "sframe-ratchet-bits"
                 if state.started =>
             {
                 gst::warning!(self.cat, obj = element, "{} can only change in NULL or READY state", pspec.name());

@@ -225,8 +225,8 @@ mod tests {
     fn h265_units_are_read_as_h265_when_no_h264_slice_is_there() {
         // AUD (35), VPS (32), SPS (33), PPS (34), prefix SEI (39), IDR_W_RADL slice (19).
         let au = [
-            0, 0, 0, 1, 0x46, 1, 0x50, 0, 0, 0, 1, 0x40, 1, 0x0c, 0, 0, 0, 1, 0x42, 1, 1, 0, 0, 0, 1, 0x44, 1, 0xc1,
-            0, 0, 0, 1, 0x4e, 1, 5, 0, 0, 0, 1, 0x26, 1, 0xaf, 9, 9,
+            0, 0, 0, 1, 0x46, 1, 0x50, 0, 0, 0, 1, 0x40, 1, 0x0c, 0, 0, 0, 1, 0x42, 1, 1, 0, 0, 0, 1, 0x44, 1, 0xc1, 0,
+            0, 0, 1, 0x4e, 1, 5, 0, 0, 0, 1, 0x26, 1, 0xaf, 9, 9,
         ];
         assert_eq!(first_slice_prefix(&au), Some(41));
         // A trailing picture (TRAIL_R, 1) after an AUD.

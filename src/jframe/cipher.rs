@@ -55,12 +55,28 @@ impl FrameCipher {
         }
     }
 
-    fn open_with_16_byte_iv(&self, iv: &[u8], aad: &[u8], data: &mut [u8], tag: &[u8; TAG_LEN]) -> Result<(), AeadFailed> {
+    fn open_with_16_byte_iv(
+        &self,
+        iv: &[u8],
+        aad: &[u8],
+        data: &mut [u8],
+        tag: &[u8; TAG_LEN],
+    ) -> Result<(), AeadFailed> {
         let nonce = Array::<u8, U16>::try_from(iv).map_err(|_| AeadFailed)?;
         let tag = Array::from(*tag);
         let result = match self.key.len() {
-            16 => AesGcm::<Aes128, U16>::new_from_slice(&self.key).map_err(|_| AeadFailed)?.decrypt_inout_detached(&nonce, aad, data.into(), &tag),
-            _ => AesGcm::<Aes256, U16>::new_from_slice(&self.key).map_err(|_| AeadFailed)?.decrypt_inout_detached(&nonce, aad, data.into(), &tag),
+            16 => AesGcm::<Aes128, U16>::new_from_slice(&self.key).map_err(|_| AeadFailed)?.decrypt_inout_detached(
+                &nonce,
+                aad,
+                data.into(),
+                &tag,
+            ),
+            _ => AesGcm::<Aes256, U16>::new_from_slice(&self.key).map_err(|_| AeadFailed)?.decrypt_inout_detached(
+                &nonce,
+                aad,
+                data.into(),
+                &tag,
+            ),
         };
         result.map_err(|_| AeadFailed)
     }
@@ -99,7 +115,13 @@ mod backend {
             tag.map(Into::into).map_err(|_| AeadFailed)
         }
 
-        pub(super) fn open(&self, iv: &[u8; IV_LEN], aad: &[u8], data: &mut [u8], tag: &[u8; TAG_LEN]) -> Result<(), AeadFailed> {
+        pub(super) fn open(
+            &self,
+            iv: &[u8; IV_LEN],
+            aad: &[u8],
+            data: &mut [u8],
+            tag: &[u8; TAG_LEN],
+        ) -> Result<(), AeadFailed> {
             let (nonce, tag) = (Array::from(*iv), Array::from(*tag));
             let result = match self {
                 Aead::Aes128(c) => c.decrypt_inout_detached(&nonce, aad, data.into(), &tag),
@@ -145,12 +167,19 @@ mod backend {
             <[u8; TAG_LEN]>::try_from(tag.as_ref()).map_err(|_| AeadFailed)
         }
 
-        pub(super) fn open(&self, iv: &[u8; IV_LEN], aad: &[u8], data: &mut [u8], tag: &[u8; TAG_LEN]) -> Result<(), AeadFailed> {
+        pub(super) fn open(
+            &self,
+            iv: &[u8; IV_LEN],
+            aad: &[u8],
+            data: &mut [u8],
+            tag: &[u8; TAG_LEN],
+        ) -> Result<(), AeadFailed> {
             CIPHERTEXT.with_borrow_mut(|ciphertext| {
                 ciphertext.clear();
                 ciphertext.extend_from_slice(data);
                 let nonce = Nonce::assume_unique_for_key(*iv);
-                let opened = self.0.open_in_place_separate_tag(nonce, Aad::from(aad), Tag::from(*tag), data, 0..).is_ok();
+                let opened =
+                    self.0.open_in_place_separate_tag(nonce, Aad::from(aad), Tag::from(*tag), data, 0..).is_ok();
                 if !opened {
                     data.copy_from_slice(ciphertext);
                 }

@@ -111,7 +111,9 @@ pub enum FrameError {
     UnsupportedFrame,
     /// More failures than the failure tolerance at this key index: its frames are
     /// dropped unread until a key is set there or a ratchet is asked for.
-    KeyMarkedInvalid { kid: u8 },
+    KeyMarkedInvalid {
+        kid: u8,
+    },
     /// A frame with the SIF trailer whose payload is no known server-injected frame.
     UnknownServerInjectedFrame,
 }
@@ -276,7 +278,12 @@ impl Context {
     /// unit under LiveKit's rules stays one: its clear prefix is sent with 4-byte start
     /// codes and the rest is escaped, so the frame is rebuilt; every other frame is
     /// encrypted in place.
-    pub fn encrypt_frame(&self, frame: MediaFrame, data: &mut Vec<u8>, iv: [u8; IV_LEN]) -> Result<EncryptOutcome, FrameError> {
+    pub fn encrypt_frame(
+        &self,
+        frame: MediaFrame,
+        data: &mut Vec<u8>,
+        iv: [u8; IV_LEN],
+    ) -> Result<EncryptOutcome, FrameError> {
         let Some(layout) = self.send_layout(frame, data)? else {
             return Ok(EncryptOutcome::PassThrough);
         };
@@ -332,7 +339,13 @@ impl Context {
 
     /// Encrypts `frame[clear..]` in place with the current key, authenticating the clear
     /// prefix as sent (`sent_prefix`, by default the frame's own).
-    fn seal(&self, frame: &mut [u8], clear: usize, sent_prefix: Option<&[u8]>, iv: [u8; IV_LEN]) -> Result<Trailer, EncryptError> {
+    fn seal(
+        &self,
+        frame: &mut [u8],
+        clear: usize,
+        sent_prefix: Option<&[u8]>,
+        iv: [u8; IV_LEN],
+    ) -> Result<Trailer, EncryptError> {
         let (kid, slot) = self.keys.current_slot().ok_or(EncryptError::NoKey)?;
         if frame.len() < clear {
             return Err(EncryptError::ShorterThanClearPrefix { len: frame.len(), clear });
@@ -390,7 +403,8 @@ impl Context {
             }
             .into());
         }
-        let layout = frame::layout(self.format, frame, data).map_err(|UnsupportedFrame| FrameError::UnsupportedFrame)?;
+        let layout =
+            frame::layout(self.format, frame, data).map_err(|UnsupportedFrame| FrameError::UnsupportedFrame)?;
         let result = self.open(layout, data, kid);
         // LiveKit counts a failed decryption only while the current index is not given up.
         let current = self.keys.current_index().unwrap_or(0);
@@ -446,10 +460,8 @@ impl Context {
             let mut opens_from = |start: usize| cipher.open(iv, &aad[start..], ciphertext, tag).is_ok();
             opens_from(0) || later_starts.iter().any(|&start| opens_from(start))
         };
-        let steps = self
-            .keys
-            .find_key(kid, max_steps as usize, opens)
-            .ok_or(DecryptError::AuthenticationFailed { kid })?;
+        let steps =
+            self.keys.find_key(kid, max_steps as usize, opens).ok_or(DecryptError::AuthenticationFailed { kid })?;
         if steps > 0 && self.ratchet_policy == RatchetPolicy::OneStep {
             self.keys.make_current(kid);
         }
@@ -508,7 +520,10 @@ mod tests {
         let trailer = [0x82, 0xc6, 0xba, 0xfc];
         let mut ctx = livekit(Rules { sif_trailer: trailer.to_vec(), ..Rules::livekit() });
         let mut frame = [0xf8, 0xff, 0xfe].iter().copied().chain([0; 77]).chain(trailer).collect::<Vec<_>>();
-        assert_eq!(ctx.decrypt(FrameKind::Audio, &mut frame), Ok(DecryptOutcome::Decrypted { len: 80, ratchet_steps: 0 }));
+        assert_eq!(
+            ctx.decrypt(FrameKind::Audio, &mut frame),
+            Ok(DecryptOutcome::Decrypted { len: 80, ratchet_steps: 0 })
+        );
         frame[3] = 1;
         assert_eq!(ctx.decrypt_frame(MediaFrame::Audio, &mut frame), Err(FrameError::UnknownServerInjectedFrame));
     }

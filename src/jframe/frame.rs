@@ -38,11 +38,7 @@ impl FrameKind {
     /// the first byte: 0 = key frame). `None` for an empty frame.
     pub fn of_vp8(frame: &[u8]) -> Option<FrameKind> {
         let first = *frame.first()?;
-        Some(if first & 0x01 == 0 {
-            FrameKind::VideoKey
-        } else {
-            FrameKind::VideoDelta
-        })
+        Some(if first & 0x01 == 0 { FrameKind::VideoKey } else { FrameKind::VideoDelta })
     }
 }
 
@@ -193,8 +189,8 @@ mod tests {
     fn h265_parameter_sets_and_sei_before_the_slice_are_skipped() {
         // AUD, VPS, SPS, PPS, prefix SEI, IDR_W_RADL slice.
         let au = [
-            0, 0, 0, 1, 0x46, 1, 0x50, 0, 0, 0, 1, 0x40, 1, 0x0c, 0, 0, 0, 1, 0x42, 1, 1, 0, 0, 0, 1, 0x44, 1, 0xc1,
-            0, 0, 0, 1, 0x4e, 1, 5, 0, 0, 0, 1, 0x26, 1, 0xaf, 9, 9,
+            0, 0, 0, 1, 0x46, 1, 0x50, 0, 0, 0, 1, 0x40, 1, 0x0c, 0, 0, 0, 1, 0x42, 1, 1, 0, 0, 0, 1, 0x44, 1, 0xc1, 0,
+            0, 0, 1, 0x4e, 1, 5, 0, 0, 0, 1, 0x26, 1, 0xaf, 9, 9,
         ];
         assert_eq!(clear_lens(&au), [41; 3]);
     }

@@ -67,10 +67,7 @@ impl ReferenceIvs {
 
     /// The IV for the next frame of `ssrc`; consumes one count.
     pub fn next(&mut self, ssrc: u32, rtp_timestamp: u32) -> [u8; IV_LEN] {
-        let count = self
-            .counts
-            .entry(ssrc)
-            .or_insert_with(|| random_u64() % REFERENCE_COUNTER_MODULUS);
+        let count = self.counts.entry(ssrc).or_insert_with(|| random_u64() % REFERENCE_COUNTER_MODULUS);
         let reduced = (*count % REFERENCE_COUNTER_MODULUS) as u32;
         *count += 1;
         let field = match self.counter_word {

@@ -439,7 +439,12 @@ impl KeyRing {
     /// Tries the key of slot `kid`, then the keys 1 to `max_steps` ratchets ahead of it,
     /// until `opens` accepts one; the slot keeps the key that worked. Returns the ratchet
     /// steps it took, or `None` if no key worked (or the slot is empty).
-    pub(crate) fn find_key(&mut self, kid: u8, max_steps: usize, mut opens: impl FnMut(&FrameCipher) -> bool) -> Option<usize> {
+    pub(crate) fn find_key(
+        &mut self,
+        kid: u8,
+        max_steps: usize,
+        mut opens: impl FnMut(&FrameCipher) -> bool,
+    ) -> Option<usize> {
         let slot = self.slots.get_mut(usize::from(kid))?.as_mut()?;
         if opens(&slot.key.cipher) {
             return Some(0);

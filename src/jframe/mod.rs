@@ -14,21 +14,20 @@ mod cipher;
 mod context;
 mod frame;
 pub mod iv;
-pub mod verification;
 mod keys;
 pub mod metadata;
 mod rules;
 mod sif;
+pub mod verification;
 
 pub use context::{
-    Context, DEFAULT_RATCHET_WINDOW, DecryptError, DecryptOutcome, EncryptError, EncryptOutcome, FrameError,
-    Received,
+    Context, DEFAULT_RATCHET_WINDOW, DecryptError, DecryptOutcome, EncryptError, EncryptOutcome, FrameError, Received,
 };
 pub use frame::{FrameKind, IV_LEN, MediaFrame, TAG_LEN, TRAILER_LEN, Trailer, VideoCodec, VideoFrameType};
 pub use keys::{
     DerivedKey, KEY_RING_SIZE, Kdf, KeyError, KeyMode, KeyRing, KeySource, Secret, derive_aes_key, ratchet,
 };
 pub use rules::{
-    Format, KeyDerivation, KeySize, LIVEKIT_DEFAULT_FAILURE_TOLERANCE, LIVEKIT_DEFAULT_RATCHET_SALT,
-    MAX_KEY_RING_SIZE, RatchetPolicy, Rules, RulesError,
+    Format, KeyDerivation, KeySize, LIVEKIT_DEFAULT_FAILURE_TOLERANCE, LIVEKIT_DEFAULT_RATCHET_SALT, MAX_KEY_RING_SIZE,
+    RatchetPolicy, Rules, RulesError,
 };

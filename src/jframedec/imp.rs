@@ -8,9 +8,9 @@ use gst::subclass::prelude::*;
 
 use crate::element::filter::{FrameFilter, Verdict, frame_filter_glue};
 use crate::element::keying::Keying;
+use crate::element::keying::current_key;
 use crate::element::memory::edit_frame;
 use crate::element::pads::Pads;
-use crate::element::keying::current_key;
 use crate::element::stats::{Drop, KeyId, Stats, StreamState, update_reported};
 use crate::jframe::{DEFAULT_RATCHET_WINDOW, DecryptError, Format, FrameError, KeyRing, Received, TRAILER_LEN};
 use crate::keystore::settings::FormatSetting;
@@ -18,9 +18,8 @@ use crate::keystore::{LocalKeys, SFrameKeys, SharedLocalKeys};
 use crate::lock;
 use crate::sframe::{self, Header, Ratchet, ReplayWindow};
 
-static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
-    gst::DebugCategory::new("jframedec", gst::DebugColorFlags::empty(), Some("JFrame decryption"))
-});
+static CAT: LazyLock<gst::DebugCategory> =
+    LazyLock::new(|| gst::DebugCategory::new("jframedec", gst::DebugColorFlags::empty(), Some("JFrame decryption")));
 
 /// How many SSRCs one element tracks (statistics, participant, state).
 const MAX_STREAMS: usize = 1024;
@@ -104,11 +103,8 @@ impl JFrameDec {
             gst::element_imp_warning!(self, gst::LibraryError::Settings, ["SSRC {}: {}", ssrc, message]);
         }
         let mut streams = self.streams();
-        let keys = streams
-            .keys
-            .entry(id.to_owned())
-            .or_insert_with(|| LocalKeys::shared(store.participant(id)))
-            .clone();
+        let keys =
+            streams.keys.entry(id.to_owned()).or_insert_with(|| LocalKeys::shared(store.participant(id))).clone();
         streams.by_ssrc.entry(ssrc).or_default().participant = Some((id.to_owned(), keys.clone()));
         keys
     }
@@ -265,8 +261,10 @@ impl FrameFilter for JFrameDec {
         vec![
             glib::ParamSpecUInt::builder("ratchet-window")
                 .nick("Ratchet window")
-                .blurb("How many ratchet steps to try to follow a sender that ratcheted its key (0 = never); \
-                        format=livekit: how many retries, all with the key one ratchet ahead")
+                .blurb(
+                    "How many ratchet steps to try to follow a sender that ratcheted its key (0 = never); \
+                        format=livekit: how many retries, all with the key one ratchet ahead",
+                )
                 .maximum(RATCHET_WINDOW_MAX)
                 .default_value(DEFAULT_RATCHET_WINDOW)
                 .mutable_playing()
@@ -343,7 +341,8 @@ impl FrameFilter for JFrameDec {
             }
             (false, FormatSetting::SFrame) => (Ok(Received::PassThrough), sframe_kid(buffer)),
             (_, _) => {
-                let (outcome, frame_kid) = self.decrypt_frame(keys.ctx().0, enabled, media, delta_unit, window, buffer)?;
+                let (outcome, frame_kid) =
+                    self.decrypt_frame(keys.ctx().0, enabled, media, delta_unit, window, buffer)?;
                 let outcome = outcome.map_err(|e| {
                     gst::log!(CAT, imp = self, "dropping frame of SSRC {ssrc:?}: {e}");
                     drop_reason(e)

@@ -18,9 +18,8 @@ use crate::keystore::settings::FormatSetting;
 use crate::lock;
 use crate::sframe::{self, CtrSequence, Header, MAX_HEADER_LEN, MAX_TAG_LEN};
 
-static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
-    gst::DebugCategory::new("jframeenc", gst::DebugColorFlags::empty(), Some("JFrame encryption"))
-});
+static CAT: LazyLock<gst::DebugCategory> =
+    LazyLock::new(|| gst::DebugCategory::new("jframeenc", gst::DebugColorFlags::empty(), Some("JFrame encryption")));
 
 pub struct JFrameEnc {
     pads: Pads,
@@ -103,8 +102,10 @@ impl FrameFilter for JFrameEnc {
         vec![
             glib::ParamSpecUInt::builder("ssrc")
                 .nick("SSRC")
-                .blurb("First four bytes of every IV (random per element by default); the other eight are a \
-                        frame counter that starts at random")
+                .blurb(
+                    "First four bytes of every IV (random per element by default); the other eight are a \
+                        frame counter that starts at random",
+                )
                 .mutable_playing()
                 .build(),
         ]
@@ -207,7 +208,11 @@ impl FrameFilter for JFrameEnc {
         // Messages go out unlocked: their handlers may call back into the element.
         if let Some(now) = changed {
             if now == StreamState::MissingKey {
-                gst::warning!(CAT, imp = self, "no key: dropping frames until one is set (never sending them in clear)");
+                gst::warning!(
+                    CAT,
+                    imp = self,
+                    "no key: dropping frames until one is set (never sending them in clear)"
+                );
             }
             self.keying.post_stream_state(self.obj().upcast_ref(), now, key_index, None);
         }
@@ -241,7 +246,9 @@ fn encrypt_sframe(keys: &mut SFrameKeys, ctr: u64, buffer: &mut gst::BufferRef) 
             }
             return Ok(sent_of(sealed.map(|_| ())));
         }
-        Some(memory) => keys.keys.encrypt(kid, ctr, &[], &mut memory.map_writable().map_err(|_| gst::FlowError::Error)?),
+        Some(memory) => {
+            keys.keys.encrypt(kid, ctr, &[], &mut memory.map_writable().map_err(|_| gst::FlowError::Error)?)
+        }
         None => keys.keys.encrypt(kid, ctr, &[], &mut buffer.map_writable().map_err(|_| gst::FlowError::Error)?),
     };
     if let Ok(sealed) = &sealed {

@@ -125,7 +125,11 @@ impl ObjectImpl for KeyStore {
                         let participant = text(args, 1)?;
                         let index = args.get(2)?.get::<u32>().ok()?;
                         let passphrase = zeroize::Zeroizing::new(text(args, 3)?);
-                        Some(done("set-passphrase", &participant, store.set_passphrase(&participant, index, &passphrase)))
+                        Some(done(
+                            "set-passphrase",
+                            &participant,
+                            store.set_passphrase(&participant, index, &passphrase),
+                        ))
                     })
                     .build(),
                 glib::subclass::Signal::builder("clear-keys")
@@ -144,8 +148,9 @@ impl ObjectImpl for KeyStore {
                         let store = store_of(args)?;
                         let participant = text(args, 1)?;
                         let structure = args.get(2)?.get::<gst::Structure>().ok()?;
-                        let result = FormatSettings::from_structure(&structure)
-                            .and_then(|settings| store.set_rules(&participant, settings.rules()).map_err(|e| e.to_string()));
+                        let result = FormatSettings::from_structure(&structure).and_then(|settings| {
+                            store.set_rules(&participant, settings.rules()).map_err(|e| e.to_string())
+                        });
                         Some(done("set-rules", &participant, result))
                     })
                     .build(),

@@ -250,7 +250,9 @@ impl Participant {
             KeyRules::SFrame(_) => None,
         };
         match format {
-            Some(Format::JFrame) | None => self.set_key_from(index, KeySource::Bytes(&passphrase_key(passphrase)), mode),
+            Some(Format::JFrame) | None => {
+                self.set_key_from(index, KeySource::Bytes(&passphrase_key(passphrase)), mode)
+            }
             Some(Format::LiveKit) => self.set_key_from(index, KeySource::Passphrase(passphrase), mode),
         }
     }

@@ -16,7 +16,10 @@ use crate::sframe::CipherSuite;
 #[enum_type(name = "GstJFrameKeyMode")]
 pub enum KeyModeSetting {
     #[default]
-    #[enum_value(name = "Key material, AES key by HKDF-SHA256, can ratchet (lib-jitsi-meet managed keys)", nick = "hkdf")]
+    #[enum_value(
+        name = "Key material, AES key by HKDF-SHA256, can ratchet (lib-jitsi-meet managed keys)",
+        nick = "hkdf"
+    )]
     Hkdf,
     #[enum_value(name = "AES-128 or AES-256 key used as given, no ratchet (lib-jitsi-meet shared key)", nick = "raw")]
     Raw,
@@ -296,7 +299,9 @@ fn format_nick(format: FormatSetting) -> &'static str {
 
 fn by_nick(value: &glib::SendValue) -> Option<FormatSetting> {
     let nick = value.get::<&str>().ok()?;
-    [FormatSetting::Jitsi, FormatSetting::LiveKit, FormatSetting::SFrame].into_iter().find(|format| format_nick(*format) == nick)
+    [FormatSetting::Jitsi, FormatSetting::LiveKit, FormatSetting::SFrame]
+        .into_iter()
+        .find(|format| format_nick(*format) == nick)
 }
 
 /// An integer field of any of GLib's integer types.

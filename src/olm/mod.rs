@@ -54,9 +54,9 @@ mod peer;
 mod protocol;
 mod sas;
 
+pub use crate::jframe::verification::EMOJI;
 pub use error::Error;
 pub use event::{Event, MediaKey, SasCode, VerificationFailure};
-pub use crate::jframe::verification::EMOJI;
 pub use participant::{IdentityKeys, Participant, REQUEST_TIMEOUT_MS, SESSION_WAIT_MS};
 #[doc(hidden)]
 pub use protocol::MacEncoding;

@@ -33,11 +33,13 @@ impl ObjectImpl for RtpSFrameDepay {
             vec![
                 glib::ParamSpecBoxed::builder::<gst::Structure>("sframe-stats")
                     .nick("SFrame statistics")
-                    .blurb("Packets taken, frames put together, frames given up (a fragment missing or out of \
+                    .blurb(
+                        "Packets taken, frames put together, frames given up (a fragment missing or out of \
                             order), packets dropped by reason (dropped-no-descriptor, dropped-no-start: a \
                             fragment whose start is missing, or both flags clear with no frame in progress, \
                             dropped-out-of-order, dropped-other-timestamp, dropped-oversize), and packets whose \
-                            T or reserved bits were set (taken)")
+                            T or reserved bits were set (taken)",
+                    )
                     .read_only()
                     .build(),
             ]
@@ -100,7 +102,10 @@ impl ElementImpl for RtpSFrameDepay {
             let template = |name, direction, caps: &gst::Caps| {
                 gst::PadTemplate::new(name, direction, gst::PadPresence::Always, caps).expect("valid pad template")
             };
-            vec![template("sink", gst::PadDirection::Sink, &sink_caps), template("src", gst::PadDirection::Src, &src_caps)]
+            vec![
+                template("sink", gst::PadDirection::Sink, &sink_caps),
+                template("src", gst::PadDirection::Src, &src_caps),
+            ]
         });
         PAD_TEMPLATES.as_ref()
     }
@@ -119,7 +124,8 @@ fn sframe_caps(rtp_caps: &gst::CapsRef) -> Option<gst::Caps> {
 
 impl RTPBaseDepayloadImpl for RtpSFrameDepay {
     fn set_caps(&self, caps: &gst::Caps) -> Result<(), gst::LoggableError> {
-        let src_caps = sframe_caps(caps).ok_or_else(|| gst::loggable_error!(CAT, "no media this depayloader knows in {caps}"))?;
+        let src_caps =
+            sframe_caps(caps).ok_or_else(|| gst::loggable_error!(CAT, "no media this depayloader knows in {caps}"))?;
         if self.obj().src_pad().push_event(gst::event::Caps::new(&src_caps)) {
             Ok(())
         } else {

@@ -61,7 +61,10 @@ impl ElementImpl for RtpSFramePay {
             let template = |name, direction, caps: &gst::Caps| {
                 gst::PadTemplate::new(name, direction, gst::PadPresence::Always, caps).expect("valid pad template")
             };
-            vec![template("sink", gst::PadDirection::Sink, &sink_caps), template("src", gst::PadDirection::Src, &src_caps)]
+            vec![
+                template("sink", gst::PadDirection::Sink, &sink_caps),
+                template("src", gst::PadDirection::Src, &src_caps),
+            ]
         });
         PAD_TEMPLATES.as_ref()
     }
@@ -81,8 +84,7 @@ impl RTPBasePayloadImpl for RtpSFramePay {
         if *encoding_name == "OPUS" {
             fields = fields.field("encoding-params", "2");
         }
-        obj.set_outcaps(Some(&fields.build()))
-            .map_err(|err| gst::loggable_error!(CAT, "cannot set output caps: {err}"))
+        obj.set_outcaps(Some(&fields.build())).map_err(|err| gst::loggable_error!(CAT, "cannot set output caps: {err}"))
     }
 
     fn handle_buffer(&self, frame: gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
@@ -99,9 +101,10 @@ impl RTPBasePayloadImpl for RtpSFramePay {
             gst::debug!(CAT, imp = self, "dropping empty frame");
             return Ok(gst::FlowSuccess::Ok);
         }
-        let video = obj.src_pad().current_caps().and_then(|caps| {
-            caps.structure(0).and_then(|s| s.get::<&str>("media").ok().map(|media| media == "video"))
-        });
+        let video = obj
+            .src_pad()
+            .current_caps()
+            .and_then(|caps| caps.structure(0).and_then(|s| s.get::<&str>("media").ok().map(|media| media == "video")));
         let mut packets = gst::BufferList::new_sized(fragments.len());
         let packets_ref = packets.make_mut();
         let mut offset = 0;

@@ -204,7 +204,13 @@ impl<A: BlockCipherEncrypt<BlockSize = U16> + KeyInit, M: Mac + hmac::KeyInit + 
         mac
     }
 
-    fn seal(&self, nonce: &[u8; NONCE_LEN], aad: Aad<'_>, data: &mut [u8], tag: &mut [u8; MAX_TAG_LEN]) -> Result<(), EncryptError> {
+    fn seal(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        aad: Aad<'_>,
+        data: &mut [u8],
+        tag: &mut [u8; MAX_TAG_LEN],
+    ) -> Result<(), EncryptError> {
         self.keystream(nonce, data)?;
         let full = self.mac(nonce, aad, data).finalize().into_bytes();
         tag[..self.tag_len].copy_from_slice(&full[..self.tag_len]);

@@ -55,7 +55,13 @@ impl KeySet {
 
     /// Encrypts the plaintext in `frame` into the whole SFrame ciphertext, in the same
     /// vector (the payload moves once to make room for the header).
-    pub fn encrypt_vec(&mut self, kid: u64, ctr: u64, metadata: &[u8], frame: &mut Vec<u8>) -> Result<(), EncryptError> {
+    pub fn encrypt_vec(
+        &mut self,
+        kid: u64,
+        ctr: u64,
+        metadata: &[u8],
+        frame: &mut Vec<u8>,
+    ) -> Result<(), EncryptError> {
         let sealed = self.encrypt(kid, ctr, metadata, frame)?;
         frame.reserve(sealed.header.len() + sealed.tag.len());
         frame.splice(0..0, sealed.header.iter().copied());
@@ -120,5 +126,7 @@ fn open(
     let (header, body) = frame.split_at_mut(header_len);
     let (ciphertext, tag) = body.split_at_mut(body.len() - tag_len);
     let aad = Aad { header, metadata };
-    key.aead.open(&nonce(&key.salt, ctr), aad, ciphertext, tag).map_err(|_| DecryptError::AuthenticationFailed { kid, ctr })
+    key.aead
+        .open(&nonce(&key.salt, ctr), aad, ciphertext, tag)
+        .map_err(|_| DecryptError::AuthenticationFailed { kid, ctr })
 }

@@ -98,10 +98,8 @@ fn read_value(field: u8, bytes: &[u8]) -> Result<(u64, &[u8]), HeaderError> {
     if len == 0 {
         return Ok((u64::from(field), bytes));
     }
-    let (value_bytes, rest) = bytes.split_at_checked(len).ok_or(HeaderError::Truncated {
-        needed: len,
-        available: bytes.len(),
-    })?;
+    let (value_bytes, rest) =
+        bytes.split_at_checked(len).ok_or(HeaderError::Truncated { needed: len, available: bytes.len() })?;
     let value = value_bytes.iter().fold(0u64, |value, &b| value << 8 | u64::from(b));
     if extension_len(value) != len {
         return Err(HeaderError::NotMinimal);

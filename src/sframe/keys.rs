@@ -82,7 +82,11 @@ impl std::fmt::Debug for KeySet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let mut kids: Vec<u64> = self.kids().collect();
         kids.sort_unstable();
-        f.debug_struct("KeySet").field("suite", &self.suite).field("ratchet", &self.ratchet).field("kids", &kids).finish()
+        f.debug_struct("KeySet")
+            .field("suite", &self.suite)
+            .field("ratchet", &self.ratchet)
+            .field("kids", &kids)
+            .finish()
     }
 }
 
@@ -180,9 +184,7 @@ impl KeySet {
     pub(crate) fn commit_ratchet(&mut self, kid: u64, key: KidKey, steps: u32) {
         if let Some(ratchet) = self.ratchet {
             let previous = kid.wrapping_sub(u64::from(steps)) & ratchet.mask() | (kid & !ratchet.mask());
-            self.keys.retain(|&known, _| {
-                known == previous || ratchet.generation(known) != ratchet.generation(kid)
-            });
+            self.keys.retain(|&known, _| known == previous || ratchet.generation(known) != ratchet.generation(kid));
         }
         self.keys.insert(kid, key);
     }

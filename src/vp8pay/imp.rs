@@ -6,13 +6,8 @@ use gst::subclass::prelude::*;
 use gst_rtp::prelude::*;
 use gst_rtp::subclass::prelude::*;
 
-
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
-    gst::DebugCategory::new(
-        "jframevp8pay",
-        gst::DebugColorFlags::empty(),
-        Some("JFrame-safe VP8 RTP payloader"),
-    )
+    gst::DebugCategory::new("jframevp8pay", gst::DebugColorFlags::empty(), Some("JFrame-safe VP8 RTP payloader"))
 });
 
 /// Payload descriptor: the required byte, the extension byte and a 15-bit PictureID.
@@ -47,9 +42,7 @@ pub struct JFrameVp8Pay {
 impl Default for JFrameVp8Pay {
     fn default() -> Self {
         JFrameVp8Pay {
-            settings: Mutex::new(Settings {
-                picture_id_offset: RANDOM_PICTURE_ID,
-            }),
+            settings: Mutex::new(Settings { picture_id_offset: RANDOM_PICTURE_ID }),
             picture_id: Mutex::new(0),
         }
     }
@@ -82,10 +75,7 @@ impl JFrameVp8Pay {
                 gst::element_imp_error!(
                     self,
                     gst::LibraryError::Settings,
-                    [
-                        "MTU {} leaves no room for payload ({overhead} bytes of headers)",
-                        obj.mtu()
-                    ]
+                    ["MTU {} leaves no room for payload ({overhead} bytes of headers)", obj.mtu()]
                 );
                 Err(gst::FlowError::Error)
             }
@@ -105,9 +95,7 @@ impl JFrameVp8Pay {
         let last = offset + len == frame.size();
         let non_reference = frame.flags().contains(gst::BufferFlags::DROPPABLE);
 
-        let mut packet = self
-            .obj()
-            .allocate_output_buffer(DESCRIPTOR_LEN as u32, 0, 0);
+        let mut packet = self.obj().allocate_output_buffer(DESCRIPTOR_LEN as u32, 0, 0);
         let packet_ref = packet.make_mut();
         {
             let mut rtp = gst_rtp::RTPBuffer::from_buffer_writable(packet_ref).map_err(|_| {
@@ -127,16 +115,10 @@ impl JFrameVp8Pay {
         }
         packet_ref.set_pts(frame.pts());
         packet_ref.set_duration(frame.duration());
-        frame
-            .copy_into(
-                packet_ref,
-                gst::BufferCopyFlags::MEMORY,
-                offset..offset + len,
-            )
-            .map_err(|err| {
-                gst::error!(CAT, imp = self, "cannot append frame bytes: {err}");
-                gst::FlowError::Error
-            })?;
+        frame.copy_into(packet_ref, gst::BufferCopyFlags::MEMORY, offset..offset + len).map_err(|err| {
+            gst::error!(CAT, imp = self, "cannot append frame bytes: {err}");
+            gst::FlowError::Error
+        })?;
         Ok(packet)
     }
 }
@@ -213,29 +195,16 @@ impl ElementImpl for JFrameVp8Pay {
                 .field("encoding-name", "VP8")
                 .build();
             vec![
-                gst::PadTemplate::new(
-                    "sink",
-                    gst::PadDirection::Sink,
-                    gst::PadPresence::Always,
-                    &sink_caps,
-                )
-                .expect("valid sink pad template"),
-                gst::PadTemplate::new(
-                    "src",
-                    gst::PadDirection::Src,
-                    gst::PadPresence::Always,
-                    &src_caps,
-                )
-                .expect("valid src pad template"),
+                gst::PadTemplate::new("sink", gst::PadDirection::Sink, gst::PadPresence::Always, &sink_caps)
+                    .expect("valid sink pad template"),
+                gst::PadTemplate::new("src", gst::PadDirection::Src, gst::PadPresence::Always, &src_caps)
+                    .expect("valid src pad template"),
             ]
         });
         PAD_TEMPLATES.as_ref()
     }
 
-    fn change_state(
-        &self,
-        transition: gst::StateChange,
-    ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
+    fn change_state(&self, transition: gst::StateChange) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
         if transition == gst::StateChange::ReadyToPaused {
             self.reset_picture_id();
         }
@@ -247,8 +216,7 @@ impl RTPBasePayloadImpl for JFrameVp8Pay {
     fn set_caps(&self, _caps: &gst::Caps) -> Result<(), gst::LoggableError> {
         let obj = self.obj();
         obj.set_options("video", true, "VP8", 90_000);
-        obj.set_outcaps(None)
-            .map_err(|err| gst::loggable_error!(CAT, "cannot set output caps: {err}"))
+        obj.set_outcaps(None).map_err(|err| gst::loggable_error!(CAT, "cannot set output caps: {err}"))
     }
 
     fn handle_buffer(&self, frame: gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
@@ -268,21 +236,13 @@ impl RTPBasePayloadImpl for JFrameVp8Pay {
             packets_ref.add(self.packet(&frame, offset, len, picture_id)?);
             offset += len;
         }
-        gst::trace!(
-            CAT,
-            imp = self,
-            "frame of {size} bytes in {} packets, PictureID {picture_id}",
-            packets_ref.len()
-        );
+        gst::trace!(CAT, imp = self, "frame of {size} bytes in {} packets, PictureID {picture_id}", packets_ref.len());
         self.obj().push_list(packets)
     }
 
     fn sink_event(&self, event: gst::Event) -> bool {
         // As rtpvp8pay: a gap or a flush skips a PictureID so that receivers see the loss.
-        if matches!(
-            event.type_(),
-            gst::EventType::Gap | gst::EventType::FlushStart
-        ) {
+        if matches!(event.type_(), gst::EventType::Gap | gst::EventType::FlushStart) {
             self.take_picture_id();
         }
         self.parent_sink_event(event)

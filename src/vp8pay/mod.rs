@@ -21,10 +21,5 @@ glib::wrapper! {
 }
 
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
-    gst::Element::register(
-        Some(plugin),
-        "jframevp8pay",
-        gst::Rank::NONE,
-        JFrameVp8Pay::static_type(),
-    )
+    gst::Element::register(Some(plugin), "jframevp8pay", gst::Rank::NONE, JFrameVp8Pay::static_type())
 }

@@ -76,16 +76,12 @@ pub fn stats(element: &gst::Element) -> gst::Structure {
 
 /// A counter of the `stats` property.
 pub fn stat(element: &gst::Element, field: &str) -> u64 {
-    stats(element)
-        .get::<u64>(field)
-        .unwrap_or_else(|e| panic!("stats field {field}: {e}"))
+    stats(element).get::<u64>(field).unwrap_or_else(|e| panic!("stats field {field}: {e}"))
 }
 
 /// The `current-key-index` of the `stats` property (-1: none).
 pub fn current_key_index(element: &gst::Element) -> i32 {
-    stats(element)
-        .get::<i32>("current-key-index")
-        .expect("current-key-index field")
+    stats(element).get::<i32>("current-key-index").expect("current-key-index field")
 }
 
 pub const DROP_COUNTERS: [&str; 5] = [
@@ -98,10 +94,7 @@ pub const DROP_COUNTERS: [&str; 5] = [
 
 /// The counters that say why frames were dropped, with their values.
 pub fn drop_counters(element: &gst::Element) -> Vec<(&'static str, u64)> {
-    DROP_COUNTERS
-        .into_iter()
-        .map(|field| (field, stat(element, field)))
-        .collect()
+    DROP_COUNTERS.into_iter().map(|field| (field, stat(element, field))).collect()
 }
 
 /// Every per-frame counter: each frame moves exactly one of them.
@@ -115,12 +108,7 @@ pub fn frame_counters(element: &gst::Element) -> Vec<(&'static str, u64)> {
 
 /// The counters that differ between two readings of `frame_counters`.
 pub fn moved(before: &[(&'static str, u64)], after: &[(&'static str, u64)]) -> Vec<&'static str> {
-    before
-        .iter()
-        .zip(after)
-        .filter(|(b, a)| b.1 != a.1)
-        .map(|(b, _)| b.0)
-        .collect()
+    before.iter().zip(after).filter(|(b, a)| b.1 != a.1).map(|(b, _)| b.0).collect()
 }
 
 /// One element under test in a harness, with a bus of its own to read its messages.
@@ -163,11 +151,7 @@ impl Tested {
 
     /// Error and warning messages posted since the last call.
     pub fn errors_and_warnings(&self) -> Vec<gst::Message> {
-        std::iter::from_fn(|| {
-            self.bus
-                .pop_filtered(&[gst::MessageType::Error, gst::MessageType::Warning])
-        })
-        .collect()
+        std::iter::from_fn(|| self.bus.pop_filtered(&[gst::MessageType::Error, gst::MessageType::Warning])).collect()
     }
 }
 
@@ -177,10 +161,7 @@ pub fn state_messages(bus: &gst::Bus) -> Vec<(String, i32)> {
         .filter_map(|message| {
             let s = message.structure()?;
             (s.name() == "jframe-state").then(|| {
-                (
-                    s.get::<String>("state").expect("state field"),
-                    s.get::<i32>("key-index").expect("key-index field"),
-                )
+                (s.get::<String>("state").expect("state field"), s.get::<i32>("key-index").expect("key-index field"))
             })
         })
         .collect()
@@ -218,13 +199,8 @@ fn encode(launch: &str) -> Encoded {
         .expect("encoding pipeline")
         .downcast::<gst::Pipeline>()
         .expect("a pipeline");
-    let sink = pipeline
-        .by_name("sink")
-        .and_downcast::<gst_app::AppSink>()
-        .expect("appsink");
-    pipeline
-        .set_state(gst::State::Playing)
-        .expect("encoding pipeline plays");
+    let sink = pipeline.by_name("sink").and_downcast::<gst_app::AppSink>().expect("appsink");
+    pipeline.set_state(gst::State::Playing).expect("encoding pipeline plays");
     let mut caps = None;
     let mut frames = Vec::new();
     while let Ok(sample) = sink.pull_sample() {
@@ -233,10 +209,7 @@ fn encode(launch: &str) -> Encoded {
     }
     pipeline.set_state(gst::State::Null).expect("encoding pipeline stops");
     assert!(!frames.is_empty(), "{launch} gave no frames");
-    Encoded {
-        caps: caps.expect("caps"),
-        frames,
-    }
+    Encoded { caps: caps.expect("caps"), frames }
 }
 
 /// What a pipeline posted before it reached EOS (or failed).
@@ -256,12 +229,7 @@ pub fn run(pipeline: &gst::Pipeline) -> Run {
         Ok(_) => gst::ClockTime::from_seconds(120),
         Err(_) => gst::ClockTime::ZERO,
     };
-    let mut run = Run {
-        errors: Vec::new(),
-        warnings: Vec::new(),
-        states: Vec::new(),
-        eos: false,
-    };
+    let mut run = Run { errors: Vec::new(), warnings: Vec::new(), states: Vec::new(), eos: false };
     while let Some(message) = bus.timed_pop(wait) {
         match message.view() {
             gst::MessageView::Eos(_) => {
@@ -369,9 +337,7 @@ pub fn vectors() -> serde_json::Value {
 }
 
 pub fn hex_field(v: &serde_json::Value, field: &str) -> Vec<u8> {
-    let text = v[field]
-        .as_str()
-        .unwrap_or_else(|| panic!("{field} is not a hex string in {v}"));
+    let text = v[field].as_str().unwrap_or_else(|| panic!("{field} is not a hex string in {v}"));
     hex::decode(text).unwrap_or_else(|e| panic!("{field}: {e}"))
 }
 

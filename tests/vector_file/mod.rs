@@ -24,18 +24,11 @@ pub fn hex_field(v: &Value, field: &str) -> Result<Vec<u8>, String> {
 }
 
 pub fn u32_field(v: &Value, field: &str) -> Result<u32, String> {
-    v[field]
-        .as_u64()
-        .and_then(|n| u32::try_from(n).ok())
-        .ok_or_else(|| format!("{field} is not a u32"))
+    v[field].as_u64().and_then(|n| u32::try_from(n).ok()).ok_or_else(|| format!("{field} is not a u32"))
 }
 
 pub fn expect_eq<T: PartialEq + std::fmt::Debug>(what: &str, got: T, want: T) -> Check {
-    if got == want {
-        Ok(())
-    } else {
-        Err(format!("{what}: got {got:?}, want {want:?}"))
-    }
+    if got == want { Ok(()) } else { Err(format!("{what}: got {got:?}, want {want:?}")) }
 }
 
 pub fn steps(case: &Value) -> &[Value] {
@@ -51,7 +44,8 @@ pub fn run_all(
     skip: impl Fn(&Value) -> Option<String>,
     mut run: impl FnMut(&Value) -> Check,
 ) {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read vectors at {}: {e}", path.display()));
+    let text =
+        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read vectors at {}: {e}", path.display()));
     let file: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let (mut passed, mut failed, mut skipped) = (0, 0, 0);
     for case in file["cases"].as_array().map_or(&[][..], Vec::as_slice) {
