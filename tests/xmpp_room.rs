@@ -1,4 +1,4 @@
-//! A room on a local Prosody: participants (examples/jitsi-room-bot.py) exchange keys with
+//! A room on a local Prosody: participants (the bot package, bot/jframebot) exchange keys with
 //! `jframeolm` over real XMPP stanzas and decrypt and decode each other's media. The scenario and
 //! its checks are in tests/xmpp_room.py (Debian's Python with slixmpp and PyGObject); this runs it
 //! with the plugin that cargo just built for this test.
