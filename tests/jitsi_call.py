@@ -729,8 +729,9 @@ class Run:
     def without_keys(self):
         what = "negative, --drop-key-messages"
         bot = self.bot("D", ["--drop-key-messages"])
-        wait_until(lambda: self.page.present(bot.nick) and bot.find(r"^joined "), JOIN, give_up=lambda: not bot.alive())
-        self.page.send({"op": "p2p"})
+        if wait_until(lambda: self.page.present(bot.nick) and bot.find(r"^joined "), JOIN,
+                      give_up=lambda: not bot.alive()):
+            self.page.send({"op": "p2p"})
         wait_until(lambda: (self.page.inbound(bot.nick, "video").get("framesReceived") or 0) >= NEGATIVE_FRAMES, CALL,
                    give_up=lambda: not bot.alive())
         video = self.page.inbound(bot.nick, "video")
