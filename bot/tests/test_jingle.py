@@ -204,31 +204,34 @@ class Webrtcbin(unittest.TestCase):
         with open(S.DATA + "/webrtcbin-1.22-offer.sdp") as f:
             sdp = f.read()
         jingle = J.sdp_to_jingle(sdp, "session-initiate", "s1", "room@muc/bot", source_prefix="bot")
-        self.assertEqual([c.get("name") for c in J.contents(jingle)], ["1", "0"])
+        self.assertEqual([c.get("name") for c in J.contents(jingle)], ["0", "1"])
         group = jingle.find(J.q(J.GROUPING, "group"))
-        self.assertEqual([c.get("name") for c in group], ["1", "0"])
-        audio = J.contents(jingle)[1]
-        transport = audio.find(J.q(J.ICE_UDP, "transport"))
-        self.assertEqual(transport.get("ufrag"), "FBdhUCYM31KR5zVYJnA1BtbBI2/R67Sm")
-        fingerprint = transport.find(J.q(J.DTLS, "fingerprint"))
-        self.assertEqual(fingerprint.get("setup"), "actpass")
-        self.assertTrue(fingerprint.text.startswith("63:D2:EB"))
-        # bundle-only with port 0 is not a rejected content
-        self.assertEqual(audio.get("senders"), "both")
+        self.assertEqual([c.get("name") for c in group], ["0", "1"])
+        audio, video = J.contents(jingle)
+        for content in (audio, video):
+            # the bundled m-line has port 0 and a=bundle-only: not a rejected content
+            self.assertEqual(content.get("senders"), "both")
+            transport = content.find(J.q(J.ICE_UDP, "transport"))
+            self.assertEqual(transport.get("ufrag"), "PnBpqMX88stVTsICF3cZaruPRC5QIMGj")
+            fingerprint = transport.find(J.q(J.DTLS, "fingerprint"))
+            self.assertEqual(fingerprint.get("setup"), "actpass")
+            self.assertTrue(fingerprint.text.startswith("F7:8A:E4"))
         self.assertEqual(
             J.sources(jingle),
             [
-                J.Source(1111, "video", "bot-v0", "user11222667@host-60e43d31 webrtctransceiver0", None),
-                J.Source(2222, "audio", "bot-a0", "user11222667@host-60e43d31 webrtctransceiver1", None),
+                J.Source(2222, "audio", "bot-a0", "user436365539@host-6f10ba6c webrtctransceiver0", None),
+                J.Source(1111, "video", "bot-v0", "user436365539@host-6f10ba6c webrtctransceiver1", None),
             ],
         )
-        video_source = J.description_of(J.contents(jingle)[0]).find(J.q(J.SSMA, "source"))
+        video_source = J.description_of(video).find(J.q(J.SSMA, "source"))
         self.assertEqual(video_source.get("videoType"), "camera")
         pt = J.description_of(audio).find(J.q(J.RTP, "payload-type"))
         self.assertEqual((pt.get("name"), pt.get("clockrate"), pt.get("channels")), ("OPUS", "48000", "2"))
-        # and back: the SDP of that Jingle is still one GStreamer reads, with the same medias and formats
+        fbs = [(fb.get("type"), fb.get("subtype")) for fb in J.description_of(video).iter(J.q(J.RTCP_FB, "rtcp-fb"))]
+        self.assertEqual(fbs, [("nack", "pli"), ("ccm", "fir"), ("transport-cc", None)])
+        # and back: the SDP of that Jingle is one GStreamer reads, with the same medias and formats
         medias = gst_medias(J.jingle_to_sdp(jingle))
-        self.assertEqual([(m.get_media(), m.get_attribute_val("mid")) for m in medias], [("video", "1"), ("audio", "0")])
+        self.assertEqual([(m.get_media(), m.get_attribute_val("mid")) for m in medias], [("audio", "0"), ("video", "1")])
 
     def test_answer_to_jingle(self):
         with open(S.DATA + "/webrtcbin-1.22-answer.sdp") as f:
