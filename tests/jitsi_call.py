@@ -51,7 +51,9 @@ NETNS_ENV = "JITSI_CALL_IN_NETNS"
 
 ROOM = "call"
 # Bot nicks (endpoint ids): 8 hex digits as lib-jitsi-meet's, fixed so that the logs read the same every run.
-NICK = {"A": "a1a1a1a1", "B": "b2b2b2b2", "C": "c3c3c3c3", "D": "d4d4d4d4", "E": "e5e5e5e5", "demo": "0b07b07b"}
+# A bot starts the SAS by itself when its id is the smaller of the pair: A's is larger than any page's (the browser
+# starts it), B's smaller (the bot starts it).
+NICK = {"A": "ffa1a1a1", "B": "00b2b2b2", "C": "c3c3c3c3", "D": "d4d4d4d4", "E": "ffe5e5e5", "demo": "0b07b07b"}
 HOSTILE_NICK = "f00dbad0"
 
 # Deadlines for conditions: generous, the run normally reaches each in a few seconds.
@@ -59,8 +61,8 @@ JOIN = 30
 CALL = 40
 KEY_CHANGE = 30  # lib-jitsi-meet debounces its ratchet and rotation by 5 s
 MIN_VIDEO = 150  # the browser decodes at least this many of the bot's video frames
-FRAMES_AFTER_CHANGE = 30  # frames decoded after a key change show decoding went on
-NEGATIVE_FRAMES = 100  # video frames the browser must receive before the negative control counts
+FRAMES_AFTER_CHANGE = 60  # frames decoded after a key change show decoding went on (2 s of the bot's video)
+NEGATIVE_PACKETS = 150  # video packets the browser must receive before the negative control counts
 
 JINGLE = "urn:xmpp:jingle:1"
 JINGLE_ERRORS = "urn:xmpp:jingle:errors:1"
@@ -93,9 +95,13 @@ class Checks:
         return f"{time.monotonic() - self.began:.1f} s"
 
 
+# No wait goes beyond this (monotonic time), whatever its own deadline: the run ends in bounded time.
+RUN_DEADLINE = [float("inf")]
+
+
 def wait_until(condition, timeout, give_up=lambda: False, step=0.1):
     """Polls condition() until it is true, the deadline passes or give_up() is true; returns its last value."""
-    deadline = time.monotonic() + timeout
+    deadline = min(time.monotonic() + timeout, RUN_DEADLINE[0])
     while True:
         try:
             value = condition()
@@ -268,15 +274,25 @@ class Page:
         return p is not None and p.get("left")
 
     @staticmethod
-    def ssrcs_of(report, nick, kind):
-        return {t.get("ssrc") for t in report.get("remoteTracks", []) if t.get("participant") == nick
-                and t.get("type") == kind}
+    def current_peer(report):
+        """Whose P2P call the page is in now: the participant of the last video track added since P2P last started
+        (remote tracks carry no SSRC in the report; the stats are those of the current PeerConnection)."""
+        peer = None
+        for e in report.get("events", []):
+            if e.get("name") == "P2P_STATUS":
+                peer = None
+            elif e.get("name") == "TRACK_ADDED" and e.get("type") == "video":
+                peer = e.get("participant")
+            elif e.get("name") == "TRACK_REMOVED" and e.get("participant") == peer:
+                peer = None
+        return peer if get(report, "p2p", "status") is True else None
 
     def inbound(self, nick, kind, report=None):
-        """The inbound-rtp stats of `kind` when they belong to `nick`'s stream, else {}."""
+        """The inbound-rtp stats of `kind` when they belong to a call with `nick` (an SSRC of the remote SDP), else {}."""
         report = report or self.report()
         stats = get(report, "stats", kind, default={})
-        return stats if stats.get("ssrc") in self.ssrcs_of(report, nick, kind) else {}
+        in_sdp = f"a=ssrc:{stats.get('ssrc')} " in (get(report, "p2p", "remoteSdp") or "")
+        return stats if self.current_peer(report) == nick and in_sdp else {}
 
     def decoded(self, nick, report=None):
         return self.inbound(nick, "video", report).get("framesDecoded") or 0
@@ -290,14 +306,21 @@ class Page:
 
     def call_active(self, nick):
         r = self.report()
-        return (get(r, "p2p", "status") is True and get(r, "p2p", "ice") in ("connected", "completed")
-                and self.ssrcs_of(r, nick, "video") and self.inbound(nick, "video", r))
+        return get(r, "p2p", "ice") in ("connected", "completed") and self.inbound(nick, "video", r)
 
     def verification(self, nick):
         return get(self.report(), "e2ee", "verification", nick, default={})
 
     def events(self, name, after_t=0):
         return [e for e in self.report().get("events", []) if e.get("name") == name and e.get("t", 0) >= after_t]
+
+    def sas_starter(self, nick):
+        """'the browser' or 'the bot': who sent the first sas-start between the page and `nick`."""
+        for s in self.report().get("stanzas", []):
+            xml = s.get("xml", "")
+            if "sas-start" in xml and f"/{nick}" in xml:
+                return "the browser" if s.get("dir") == "out" else "the bot"
+        return None
 
     def session_sid(self, nick):
         """The sid of the last session-initiate between the page and `nick`, read from the page's own stanzas."""
@@ -314,13 +337,19 @@ class Page:
         self.browser.stop()
 
 
-def frames_lost_around(page, nick, t, window=3.0):
-    """Estimate of the video frames of `nick` the browser lost around time t: the decode rate of the `window`
-    seconds before t, against what was decoded in the `window` seconds after it."""
-    before, at, after = page.decoded_at(nick, t - window), page.decoded_at(nick, t), page.decoded_at(nick, t + window)
-    if None in (before, at, after):
+def frames_lost_around(page, nick, t, window=2.0):
+    """About how many of `nick`'s video frames the browser lost around time t: the decode rate of the `window` seconds
+    before t, projected over the samples up to `window` seconds after it, against what was decoded then. Returns
+    (lost, decoded in the window before, decoded in the window after) or None without samples."""
+    samples = [(when, page.decoded(nick, report)) for when, report in page.history]
+    before = [x for x in samples if x[0] <= t - window] or samples[:1]
+    at = [x for x in samples if x[0] <= t]
+    after = [x for x in samples if t < x[0] <= t + window]
+    if not before or not at or not after or at[-1][0] <= before[-1][0]:
         return None
-    return max(0, (at - before) - (after - at)), at - before, after - at
+    (t0, d0), (t1, d1), (t2, d2) = before[-1], at[-1], after[-1]
+    expected = (d1 - d0) / (t1 - t0) * (t2 - t1)
+    return max(0, round(expected - (d2 - d1))), d1 - d0, d2 - d1
 
 
 # ---- hostile Jingle from a plain occupant -----------------------------------------------------------------------
@@ -445,6 +474,11 @@ class Hostile:
     def close(self):
         async def leave():
             await self.client.disconnect(wait=1.0)
+            # slixmpp leaves tasks behind; end them before the loop stops.
+            others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in others:
+                task.cancel()
+            await asyncio.gather(*others, return_exceptions=True)
         try:
             self.run(leave(), 5)
         except Exception:  # the server may be gone already
@@ -510,6 +544,8 @@ class Run:
                           and bot.find(rf"^key of {self.web()}: index \d"), JOIN, give_up=lambda: not bot.alive())
 
     def leave(self, bot):
+        with open(os.path.join(self.out, f"page-report-{bot.label}.json"), "w") as f:
+            json.dump(self.page.report(), f)
         code = bot.quit()
         wait_until(lambda: self.page.gone(bot.nick), JOIN)
         return code
@@ -562,8 +598,9 @@ class Run:
         bot_decimal, _, bot_emoji = bot_line.partition(": ")[2].partition(" | ")
         same = bool(page_text) and bot_decimal.strip() == page_text and \
             bot_emoji.replace(" ", "") == page_emoji.replace(" ", "")
-        self.check(f"{what}: the same SAS on both sides ({starter} started it)", same,
-                   f"browser {page_text} {page_emoji}, bot {bot_decimal} {bot_emoji}")
+        started = self.page.sas_starter(bot.nick)
+        self.check(f"{what}: {starter} started the SAS; the same SAS on both sides", same and started == starter,
+                   f"started by {started}; browser {page_text} {page_emoji}, bot {bot_decimal} {bot_emoji}")
         bot_verdict = bot.find(rf"^verification with {web}: (.*)")
         verdict = bot_verdict[1].group(1) if bot_verdict else None
         self.check(f"{what}: each side reports the other verified",
@@ -584,28 +621,39 @@ class Run:
 
     # -- phase 1 --------------------------------------------------------------------------------------------------
 
+    def start_call(self, what, bot, browser_calls):
+        """Keys over Olm, then the call, started by the browser or (`--call`) by the bot."""
+        if not self.check(f"{what}: the bot joined and keys went both ways over Olm", self.wait_keys(bot),
+                          f"page holds bot key: {self.page.has_key_of(bot.nick)}"):
+            return False
+        if browser_calls:
+            self.page.send({"op": "p2p"})
+        return self.check_call(what, bot, "responder" if browser_calls else "initiator")
+
+    def check_ended(self, what, bot, code):
+        self.check(f"{what}: on `quit` the bot ends the call and exits with status 0",
+                   code == 0 and bot.find(rf"^call with {self.web()}: ended"), f"exit status {code}")
+
     def browser_calls(self):
         what = "browser calls"
         bot = self.bot("A", ["--confirm-sas", "--debounce", "1"] + self.extra)
-        if not self.check(f"{what}: the bot joined and keys went both ways over Olm", self.wait_keys(bot),
-                          f"page holds bot key: {self.page.has_key_of(bot.nick)}\n{bot.tail()}"):
-            return bot
-        self.page.send({"op": "p2p"})
-        if not self.check_call(what, bot, "responder"):
-            return bot
-        self.page.send({"op": "sas"})
-        self.check_sas(what, bot, "the browser")
-        self.key_changes(bot)
-        wait_until(lambda: self.page.decoded(bot.nick) >= MIN_VIDEO, CALL)
-        self.check_transforms(what)
-        self.check_browser_media(what, bot)
-        code = self.leave(bot)
-        summary = bot.summary()
-        self.check_bot_decoding(what, bot, summary)
-        self.check_key_change_decoding(bot, summary)
-        self.check(f"{what}: the bot ends the call and exits with status 0 on `quit`",
-                   code == 0 and bot.find(rf"^call with {self.web()}: ended"), f"exit status {code}")
-        return bot
+        up = False
+        try:
+            up = self.start_call(what, bot, browser_calls=True)
+            if up:
+                self.page.send({"op": "sas"})
+                self.check_sas(what, bot, "the browser")
+                self.key_changes(bot)
+                wait_until(lambda: self.page.decoded(bot.nick) >= MIN_VIDEO, CALL)
+                self.check_transforms(what)
+                self.check_browser_media(what, bot)
+        finally:
+            code = self.leave(bot)
+        if up:
+            summary = bot.summary()
+            self.check_bot_decoding(what, bot, summary)
+            self.check_key_change_decoding(bot, summary)
+            self.check_ended(what, bot, code)
 
     def key_changes(self, bot):
         """A third participant (bot C: Olm, no media) joins and leaves during the call: ratchet, then rotation."""
@@ -647,18 +695,21 @@ class Run:
                    f"{bot_learned[1].string if bot_learned else 'no new key of the browser'}")
         base = self.page.decoded(bot.nick)
         wait_until(lambda: self.page.decoded(bot.nick) >= base + FRAMES_AFTER_CHANGE, CALL)
+        self.check_key_change_on_page(bot)
 
-    def check_key_change_decoding(self, bot, summary):
-        web = self.web()
+    def check_key_change_on_page(self, bot):
         changes = getattr(self, "changes", {})
         lost = {name: frames_lost_around(self.page, bot.nick, t) for name, t in changes.items()}
-        after = {name: (self.page.decoded(bot.nick) - (self.page.decoded_at(bot.nick, t) or 0))
+        after = {name: self.page.decoded(bot.nick) - (self.page.decoded_at(bot.nick, t) or 0)
                  for name, t in changes.items()}
         self.check("key change: the browser kept decoding the bot's video across the ratchet and the rotation",
                    len(changes) == 2 and all(n >= FRAMES_AFTER_CHANGE for n in after.values()),
-                   "; ".join(f"{name}: {after[name]} decoded after it, about {lost[name][0]} lost "
-                             f"({lost[name][1]} decoded in the 3 s before, {lost[name][2]} in the 3 s after)"
+                   "; ".join(f"{name}: {after[name]} decoded after it, about {lost[name][0]} lost ({lost[name][1]} "
+                             f"decoded in the 2 s before, {lost[name][2]} in the 2 s after)"
                              if lost.get(name) else f"{name}: no figures" for name in changes))
+
+    def check_key_change_decoding(self, bot, summary):
+        web = self.web()
         followed = sum(int(s.get("ratchets-followed") or 0) for s in peer_streams(summary, web, "video"))
         indexes = {kind: by_key_index(summary, web, kind) for kind in ("video", "audio")}
         failures = {kind: stream_total(summary, web, kind, "failed-after-key") for kind in ("video", "audio")}
@@ -674,22 +725,22 @@ class Run:
         what = "bot calls"
         recording = os.path.join(self.out, "call.webm")
         bot = self.bot("B", ["--call", "--confirm-sas", "--record", recording] + self.extra)
-        if not self.check(f"{what}: the bot joined and keys went both ways over Olm", self.wait_keys(bot),
-                          bot.tail()):
-            return bot
-        if not self.check_call(what, bot, "initiator"):
-            return bot
-        bot.command(f"sas {self.web()}")
-        self.check_sas(what, bot, "the bot")
-        self.hostile_jingle(bot)
-        wait_until(lambda: self.page.decoded(bot.nick) >= MIN_VIDEO, CALL)
-        self.check_transforms(what)
-        self.check_browser_media(what, bot)
-        code = self.leave(bot)
+        up = False
+        try:
+            up = self.start_call(what, bot, browser_calls=False)
+            if up:
+                self.check_sas(what, bot, "the bot")  # its id is the smaller one: it starts by itself
+                self.hostile_jingle(bot)
+                wait_until(lambda: self.page.decoded(bot.nick) >= MIN_VIDEO, CALL)
+                self.check_transforms(what)
+                self.check_browser_media(what, bot)
+        finally:
+            code = self.leave(bot)
+        if not up:
+            return
         summary = bot.summary()
         self.check_bot_decoding(what, bot, summary)
-        self.check(f"{what}: the bot ends the call and exits with status 0 on `quit`",
-                   code == 0 and bot.find(rf"^call with {self.web()}: ended"), f"exit status {code}")
+        self.check_ended(what, bot, code)
         recorded = get(summary, "call", "recorded", default={})
         counts, error = decode_recording(recording) if os.path.exists(recording) else ({}, "no file")
         self.check("recording: the WebM demuxes and decodes with GStreamer, with the frame counts the bot reported",
@@ -698,7 +749,6 @@ class Run:
                    f"decoded {counts}, the bot reported {recorded}"
                    + (f", {os.path.getsize(recording)} bytes" if os.path.exists(recording) else "")
                    + (f", error: {error}" if error else ""))
-        return bot
 
     def hostile_jingle(self, bot):
         web = self.web()
@@ -729,20 +779,25 @@ class Run:
     def without_keys(self):
         what = "negative, --drop-key-messages"
         bot = self.bot("D", ["--drop-key-messages"])
-        if wait_until(lambda: self.page.present(bot.nick) and bot.find(r"^joined "), JOIN,
-                      give_up=lambda: not bot.alive()):
-            self.page.send({"op": "p2p"})
-        wait_until(lambda: (self.page.inbound(bot.nick, "video").get("framesReceived") or 0) >= NEGATIVE_FRAMES, CALL,
-                   give_up=lambda: not bot.alive())
-        video = self.page.inbound(bot.nick, "video")
-        received, decoded = video.get("framesReceived") or 0, video.get("framesDecoded") or 0
-        self.leave(bot)
+        try:
+            if wait_until(lambda: self.page.present(bot.nick) and bot.find(r"^joined "), JOIN,
+                          give_up=lambda: not bot.alive()):
+                self.page.send({"op": "p2p"})
+            # Video packets, not frames: lib-jitsi-meet drops what it cannot decrypt before Chromium counts frames.
+            wait_until(lambda: (self.page.inbound(bot.nick, "video").get("packetsReceived") or 0) >= NEGATIVE_PACKETS,
+                       CALL, give_up=lambda: not bot.alive())
+            video = self.page.inbound(bot.nick, "video")
+            received, decoded = video.get("framesReceived") or 0, video.get("framesDecoded") or 0
+            packets = video.get("packetsReceived") or 0
+        finally:
+            self.leave(bot)
         summary = bot.summary()
         sent = get(summary, "call", "sent", "video", default=get(summary, "sent", "video"))
         self.check(f"{what}: the browser decodes at most 5 % of the bot's video frames",
-                   received >= NEGATIVE_FRAMES and decoded <= 0.05 * received,
-                   f"decoded {decoded} of {received} received (the bot sent {sent}), PLI {video.get('pliCount')}, "
-                   f"browser holds a key of the bot: {self.page.has_key_of(bot.nick)}")
+                   packets >= NEGATIVE_PACKETS and (sent or 0) > 0 and decoded <= 0.05 * sent,
+                   f"decoded {decoded} of the {sent} the bot sent ({received} frames passed lib-jitsi-meet's "
+                   f"decryption, {packets} packets arrived, PLI {video.get('pliCount')}); the browser holds a key of "
+                   f"the bot: {self.page.has_key_of(bot.nick)}")
         web = self.web()
         arrived = {k: stream_total(summary, web, k, "dropped-before-key") + stream_total(summary, web, k, "decrypted")
                    + stream_total(summary, web, k, "failed-after-key") for k in ("video", "audio")}
@@ -754,12 +809,14 @@ class Run:
     def tampered_sas(self):
         what = "negative, --tamper-sas-mac"
         bot = self.bot("E", ["--tamper-sas-mac", "--confirm-sas", "--media", "none"])
-        web = None
-        if self.wait_keys(bot):
-            web = self.web()
-            self.page.send({"op": "sas"})
-            wait_until(lambda: self.page.verification(bot.nick).get("completed")
-                       and bot.find(rf"^verification with {web}: "), JOIN)
+        web = self.web()
+        try:
+            if self.wait_keys(bot):
+                self.page.send({"op": "sas"})
+                wait_until(lambda: self.page.verification(bot.nick).get("completed")
+                           and bot.find(rf"^verification with {web}: "), JOIN, give_up=lambda: not bot.alive())
+        finally:
+            self.leave(bot)
         v = self.page.verification(bot.nick)
         shown = bot.find(rf"^SAS with {web}: ") and v.get("sas")
         verdict = bot.find(rf"^verification with {web}: (.*)")
@@ -768,7 +825,6 @@ class Run:
                    and verdict[1].group(1) != "verified",
                    f"browser: completed={bool(v.get('completed'))} success={v.get('success')} "
                    f"{v.get('message') or ''}, bot: {verdict[1].group(1) if verdict else 'no verdict'}")
-        self.leave(bot)
 
     def check_page(self):
         errors = self.page.report().get("errors", [])
@@ -807,6 +863,7 @@ def test(args):
     shutil.rmtree(out, ignore_errors=True)
     os.makedirs(out)
     checks = Checks()
+    RUN_DEADLINE[0] = time.monotonic() + args.deadline
     extra = shlex.split(os.environ.get("JITSI_CALL_BOT_ARGS", ""))
     prosody = Prosody(log_dir=out).start()  # before any thread: it is started with preexec_fn
     page = run = None
@@ -884,6 +941,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dist", required=True, help="lib-jitsi-meet bundle built by ../shared/ljm/build.sh")
     parser.add_argument("--out", help="directory for logs, the recording and the page's report (kept)")
+    parser.add_argument("--deadline", type=float, default=400, help="no wait goes beyond this many seconds")
     parser.add_argument("--keep", action="store_true", help="keep the temporary log directory")
     parser.add_argument("--demo", action="store_true", help="the local demonstration instead of the test")
     parser.add_argument("--no-browser", action="store_true", help="demo: do not start Chromium, only print the URL")
