@@ -52,8 +52,9 @@ NETNS_ENV = "JITSI_CALL_IN_NETNS"
 ROOM = "call"
 # Bot nicks (endpoint ids): 8 hex digits as lib-jitsi-meet's, fixed so that the logs read the same every run.
 # A bot starts the SAS by itself when its id is the smaller of the pair: A's is larger than any page's (the browser
-# starts it), B's smaller (the bot starts it).
-NICK = {"A": "ffa1a1a1", "B": "00b2b2b2", "C": "c3c3c3c3", "D": "d4d4d4d4", "E": "ffe5e5e5", "demo": "0b07b07b"}
+# starts it), B's smaller (the bot starts it); C's and E's are larger too (the page confirms a SAS only with its sole
+# peer, and starts E's itself).
+NICK = {"A": "ffa1a1a1", "B": "00b2b2b2", "C": "ffc3c3c3", "D": "d4d4d4d4", "E": "ffe5e5e5", "demo": "0b07b07b"}
 HOSTILE_NICK = "f00dbad0"
 
 # Deadlines for conditions: generous, the run normally reaches each in a few seconds.
@@ -675,8 +676,7 @@ class Run:
                    f"browser own key index {before.get('index')} -> {get(ratcheted or {}, 'index')} "
                    f"(new hash {get(ratcheted or {}, 'sha256_16')}), bot: "
                    f"{'ratcheted' if bot_ratchet else 'no ratchet line'}")
-        base = self.page.decoded(bot.nick)
-        wait_until(lambda: self.page.decoded(bot.nick) >= base + FRAMES_AFTER_CHANGE, CALL)
+        self.wait_decoded_after(bot, self.changes["ratchet"])
         third.quit()
         left = time.monotonic()
         rotated = wait_until(lambda: own()[-1] if own()[-1].get("index", 0) > before.get("index", 0) else None,
@@ -693,9 +693,13 @@ class Run:
                    f"{max((k.get('index', 0) for k in bot_keys()), default=None)}, bot: "
                    f"{'rotated' if bot_rotation else 'no rotation line'}, "
                    f"{bot_learned[1].string if bot_learned else 'no new key of the browser'}")
-        base = self.page.decoded(bot.nick)
-        wait_until(lambda: self.page.decoded(bot.nick) >= base + FRAMES_AFTER_CHANGE, CALL)
+        self.wait_decoded_after(bot, self.changes["rotation"])
         self.check_key_change_on_page(bot)
+
+    def wait_decoded_after(self, bot, t):
+        """Until the page reports FRAMES_AFTER_CHANGE more video frames of `bot` than in its first report after t."""
+        return wait_until(lambda: self.page.decoded(bot.nick) - self.page.decoded_at(bot.nick, t)
+                          >= FRAMES_AFTER_CHANGE, CALL)
 
     def check_key_change_on_page(self, bot):
         changes = getattr(self, "changes", {})
@@ -769,10 +773,10 @@ class Run:
                            + f", call {sid} {'on' if going else 'DISTURBED'} ({decoded} frames decoded)")
         finally:
             hostile.close()
-        base = self.page.decoded(bot.nick)
-        flowing = wait_until(lambda: self.page.decoded(bot.nick) >= base + FRAMES_AFTER_CHANGE, CALL)
+        done = time.monotonic()
+        flowing = self.wait_decoded_after(bot, done)
         self.check("hostile Jingle: the browser still decodes the bot's video afterwards", flowing,
-                   f"{self.page.decoded(bot.nick) - base} more frames")
+                   f"{self.page.decoded(bot.nick) - (self.page.decoded_at(bot.nick, done) or 0)} more frames")
 
     # -- phases 3 and 4 -------------------------------------------------------------------------------------------
 
