@@ -123,13 +123,17 @@ class CallBin:
         chain = send_chain(kind, self.call.bot.nick, self.call.ssrc[kind], self.args.keyframe_interval, name=name)
         chain = chain.replace(f"pt={PAYLOAD_TYPE[kind]}", f"pt={payload_type}")
         chain = chain.rsplit(" ! ", 1)[0]  # the caps come next, with the mid
-        sender = Gst.parse_bin_from_description(
-            f"{chain} ! capsfilter caps=\"{rtp_caps(kind, payload_type, f',a-mid=(string){MID[kind]}')}\"", True)
+        # The caps are also the transceiver's codec preferences: the offer or answer has the SSRC and mid
+        # before the first frame comes.
+        caps = rtp_caps(kind, payload_type, f",ssrc=(uint){self.call.ssrc[kind]},a-mid=(string){MID[kind]}")
+        sender = Gst.parse_bin_from_description(f"{chain} ! capsfilter caps=\"{caps}\"", True)
         sender.set_name(f"{name}-send-{kind}")
         self.bin.add(sender)
         sink = self.webrtc.request_pad_simple("sink_%u")
         sender.get_static_pad("src").link(sink)
-        sink.get_property("transceiver").set_property("direction", GstWebRTC.WebRTCRTPTransceiverDirection.SENDRECV)
+        transceiver = sink.get_property("transceiver")
+        transceiver.set_property("direction", GstWebRTC.WebRTCRTPTransceiverDirection.SENDRECV)
+        transceiver.set_property("codec-preferences", Gst.Caps.from_string(caps))
         if kind == "video":
             self.key_frame_pad = sender.get_by_name(f"{name}-video-enc").get_static_pad("sink")
 
