@@ -300,6 +300,8 @@ class Call:
                 self.end(event)
 
     def end(self, event):
+        if self.media.recorder is not None:
+            self.media.recorder.end()  # the recording is of one call
         if self.bin is not None:
             self.bin.stop()
             self.bin = None
@@ -349,6 +351,9 @@ class Call:
         self.hangup()
 
     def summary(self):
-        return {"sessions-started": self.sessions_started, "sessions-ended": self.sessions_ended,
-                "sent": dict(self.media.sent)}
+        summary = {"sessions-started": self.sessions_started, "sessions-ended": self.sessions_ended,
+                   "sent": dict(self.media.sent)}
+        if self.media.recorder is not None:
+            summary["recorded"] = dict(self.media.recorder.written)
+        return summary
 

@@ -106,6 +106,7 @@ class Media:
         self.streams = {}  # ssrc -> Stream
         self.ssrc_owner = {}  # ssrc -> nick
         self.sent = {kind: 0 for kind in KINDS}
+        self.recorder = Recorder(self.pipeline, args.record) if args.record else None
         bus = self.pipeline.get_bus()
         bus.add_signal_watch()
         bus.connect("message", self.on_bus_message)
@@ -125,6 +126,8 @@ class Media:
         self.pipeline.set_state(Gst.State.PLAYING)
 
     def stop(self):
+        if self.recorder is not None:
+            self.recorder.finish()  # while PLAYING: the muxer writes the file's end
         self.pipeline.set_state(Gst.State.NULL)
 
     def presence_elements(self):
@@ -173,9 +176,16 @@ class Media:
         dec.get_static_pad("src").add_probe(Gst.PadProbeType.BUFFER, self.count_decrypted, stream)
         decoder.get_static_pad("src").add_probe(Gst.PadProbeType.BUFFER, self.count_decoded, stream)
         elements = [depay, dec, decoder, sink]
+        recording = self.recorder is not None and self.recorder.takes(kind)
+        if recording:
+            # The decrypted frames also go, as they are, to the recording.
+            tee = Gst.ElementFactory.make("tee", f"{prefix}-tee")
+            elements[2:2] = [tee, Gst.ElementFactory.make("queue", f"{prefix}-queue")]
         for element in elements:
             parent.add(element)  # jframedec gets the pipeline's key store here
         Gst.Element.link_many(*elements)
+        if recording:
+            self.recorder.link(kind, tee.request_pad_simple("src_%u"))
         for element in reversed(elements):
             element.sync_state_with_parent()
         # Known to the main thread (which may map the SSRC) only once jframedec has the key store.
@@ -266,6 +276,66 @@ class Media:
 
     def summary(self):
         return {"olm-stats": structure_dict(self.olm.get_property("stats"))}
+
+
+class Recorder:
+    """`--record FILE.webm`: the first incoming video and audio stream, decrypted, into WebM as they came
+    (webmmux, no re-encoding). Both muxer pads exist from the start, so the muxer waits for both kinds."""
+
+    def __init__(self, pipeline, path):
+        self.mux = Gst.ElementFactory.make("webmmux", "record-mux")
+        sink = Gst.ElementFactory.make("filesink", "record-file")
+        sink.set_property("location", path)
+        sink.set_property("async", False)
+        pipeline.add(self.mux)
+        pipeline.add(sink)
+        self.mux.link(sink)
+        self.queues = {}  # kind -> the queue in front of the muxer's pad
+        self.linked, self.ended = set(), set()
+        self.written = {kind: 0 for kind in KINDS}
+        self.lock = threading.Lock()
+        self.file_done = threading.Event()
+        for kind in KINDS:
+            queue = Gst.ElementFactory.make("queue", f"record-{kind}")
+            pipeline.add(queue)
+            pad = self.mux.request_pad_simple("video_%u" if kind == "video" else "audio_%u")
+            queue.get_static_pad("src").link(pad)
+            pad.add_probe(Gst.PadProbeType.BUFFER, self._count, kind)
+            self.queues[kind] = queue
+        sink.get_static_pad("sink").add_probe(Gst.PadProbeType.EVENT_DOWNSTREAM, self._on_sink_event)
+
+    def takes(self, kind):
+        """True once per kind: the first stream of that kind is recorded, while the recording runs."""
+        with self.lock:
+            if kind in self.linked or kind in self.ended:
+                return False
+            self.linked.add(kind)
+            return True
+
+    def link(self, kind, pad):
+        pad.link_maybe_ghosting(self.queues[kind].get_static_pad("sink"))
+
+    def end(self, kinds=KINDS):
+        """No more frames of these kinds (their call ended)."""
+        for kind in kinds:
+            with self.lock:
+                if kind in self.ended:
+                    continue
+                self.ended.add(kind)
+            self.queues[kind].get_static_pad("sink").send_event(Gst.Event.new_eos())
+
+    def finish(self, timeout=5):
+        self.end()
+        self.file_done.wait(timeout)
+
+    def _count(self, _pad, _info, kind):
+        self.written[kind] += 1
+        return Gst.PadProbeReturn.OK
+
+    def _on_sink_event(self, _pad, info):
+        if info.get_event().type == Gst.EventType.EOS:
+            self.file_done.set()
+        return Gst.PadProbeReturn.OK
 
 
 class LoopbackMedia(Media):
