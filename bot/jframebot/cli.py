@@ -94,7 +94,7 @@ class Bot:
     # ---- jframeolm's output (any thread) ----------------------------------------------------------
 
     def on_olm_send_message(self, _olm, to, text):
-        self.room.call("send_json", to, self.keys.outgoing(text))
+        self.room.call("send_json", to, self.keys.tampered(text))
 
     def on_olm_set_presence(self, _olm, name, value):
         GLib.idle_add(self.set_property, name, value or "")
@@ -298,7 +298,7 @@ def parse_args(argv=None):
     parser.add_argument("--drop-key-messages", action="store_true",
                         help="FOR TESTS: never pass Olm messages to jframeolm (the key exchange is off)")
     parser.add_argument("--tamper-sas-mac", action="store_true",
-                        help="FOR TESTS: alter the MAC of the own sas-mac messages (the peer must not verify)")
+                        help="FOR TESTS: alter the MAC of every sas-mac message, in and out (no side may verify)")
     parser.add_argument("--json", action="store_true", help="also print the summary as one JSON line")
     return parser.parse_args(argv)
 
