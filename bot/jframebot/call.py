@@ -15,8 +15,9 @@ import gi
 
 gi.require_version("GstWebRTC", "1.0")
 gi.require_version("GstSdp", "1.0")
+gi.require_version("GstVideo", "1.0")
 gi.require_version("Nice", "0.1")
-from gi.repository import GLib, Gst, GstSdp, GstWebRTC, Nice  # noqa: E402
+from gi.repository import GLib, Gst, GstSdp, GstVideo, GstWebRTC, Nice  # noqa: E402
 
 from .media import KINDS, PAYLOAD_TYPE, Media, send_chain  # noqa: E402
 from .session import (JingleSession, NeedOffer, RemoteAnswer, RemoteCandidate, RemoteOffer, Reply,  # noqa: E402
@@ -135,7 +136,10 @@ class CallBin:
         transceiver.set_property("direction", GstWebRTC.WebRTCRTPTransceiverDirection.SENDRECV)
         transceiver.set_property("codec-preferences", Gst.Caps.from_string(caps))
         if kind == "video":
-            self.key_frame_pad = sender.get_by_name(f"{name}-video-enc").get_static_pad("sink")
+            encrypter = sender.get_by_name(f"{name}-video-enc")
+            self.key_frame_pad = encrypter.get_static_pad("sink")
+            # The browser's PLI/FIR come up from webrtcbin's RTP session as force-key-unit events.
+            encrypter.get_static_pad("src").add_probe(Gst.PadProbeType.EVENT_UPSTREAM, self.count_key_frame_request)
 
     # ---- negotiation (promises answer on webrtcbin's thread; everything goes back to the main loop) -------
 
@@ -179,6 +183,11 @@ class CallBin:
             self.force_key_frame()  # the first frames went nowhere: start the picture again
         GLib.idle_add(self.call.on_connection_state, self, state.value_nick)
 
+    def count_key_frame_request(self, _pad, info):
+        if GstVideo.video_event_is_force_key_unit(info.get_event()):
+            self.call.key_frame_requests += 1
+        return Gst.PadProbeReturn.OK
+
     def force_key_frame(self):
         if self.key_frame_pad is not None:
             request = Gst.Structure.new_from_string("GstForceKeyUnit, all-headers=(boolean)true")
@@ -215,6 +224,7 @@ class Call:
         self.ssrc = {kind: secrets.randbits(32) for kind in KINDS}
         self.sessions_started = 0
         self.sessions_ended = 0
+        self.key_frame_requests = 0  # from the peer (PLI, FIR), all calls
         self.occupants = set()
         self.wants_call = self.args.call
 
@@ -352,7 +362,7 @@ class Call:
 
     def summary(self):
         summary = {"sessions-started": self.sessions_started, "sessions-ended": self.sessions_ended,
-                   "sent": dict(self.media.sent)}
+                   "sent": dict(self.media.sent), "key-frame-requests": self.key_frame_requests}
         if self.media.recorder is not None:
             summary["recorded"] = dict(self.media.recorder.written)
         return summary
