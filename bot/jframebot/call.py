@@ -235,8 +235,9 @@ class Call:
         self.maybe_call()
 
     def occupant(self, nick):
-        self.occupants.add(nick)
-        self.maybe_call()
+        if nick not in self.occupants:
+            self.occupants.add(nick)
+            self.maybe_call()
 
     def occupant_left(self, nick):
         self.occupants.discard(nick)
@@ -245,7 +246,7 @@ class Call:
             self.pump()
 
     def maybe_call(self):
-        """--call: calls the sole other occupant, again each time it comes back."""
+        """--call: calls the sole other occupant when we join or it comes (again each time it comes back)."""
         if self.wants_call and self.session is not None and self.session.state == "idle" and len(self.occupants) == 1:
             self.start()
 
@@ -317,11 +318,6 @@ class Call:
             self.bin = None
         self.sessions_ended += 1
         say(f"call with {nick_of(event.peer)}: ended ({event.reason})")
-        GLib.idle_add(self.maybe_call_once)
-
-    def maybe_call_once(self):
-        self.maybe_call()
-        return False
 
     def stream_owner(self, ssrc, nick):
         self.media.set_owner(ssrc, nick)
