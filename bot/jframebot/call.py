@@ -226,6 +226,7 @@ class Call:
         self.sessions_ended = 0
         self.key_frame_requests = 0  # from the peer (PLI, FIR), all calls
         self.occupants = set()
+        self.ready = set()  # occupants a call may go to
         self.wants_call = self.args.call
 
     # ---- the room ---------------------------------------------------------------------------------
@@ -239,15 +240,25 @@ class Call:
             self.occupants.add(nick)
             self.maybe_call()
 
+    def peer_key(self, nick):
+        """The bot holds nick's media key. lib-jitsi-meet ends its calls once its own key is out, after it
+        turned E2EE on (a restart), so --call waits for the peer's key, as the web client waits for its own."""
+        if nick in self.occupants and nick not in self.ready:
+            self.ready.add(nick)
+            self.maybe_call()
+
     def occupant_left(self, nick):
         self.occupants.discard(nick)
+        self.ready.discard(nick)
         if self.session is not None:
             self.session.occupant_left(f"{self.room.room}/{nick}")
             self.pump()
 
     def maybe_call(self):
-        """--call: calls the sole other occupant when we join or it comes (again each time it comes back)."""
-        if self.wants_call and self.session is not None and self.session.state == "idle" and len(self.occupants) == 1:
+        """--call: calls the sole other occupant when we join or it comes and is ready (again each time it comes
+        back)."""
+        if self.wants_call and self.session is not None and self.session.state == "idle" \
+                and len(self.occupants) == 1 and self.occupants <= self.ready:
             self.start()
 
     def start(self):
@@ -347,9 +358,6 @@ class Call:
         if bin is self.bin:
             say(f"call with {bin.peer}: {state}")
         return False
-
-    def on_element_message(self, structure):
-        pass
 
     def stop(self):
         """The bot leaves: the call ends with a session-terminate."""

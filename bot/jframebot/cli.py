@@ -162,8 +162,10 @@ class Bot:
     # ---- the pipeline -----------------------------------------------------------------------------
 
     def on_element_message(self, structure):
-        if not self.keys.on_element_message(structure) and self.call is not None:
-            self.call.on_element_message(structure)
+        self.keys.on_element_message(structure)
+        if self.call is not None and structure.get_name() == "jframeolm-key" and structure.get_value("has-key") \
+                and not structure.get_value("local"):
+            self.call.peer_key(structure.get_value("participant"))
 
     def on_fatal(self, text):
         say(f"error: {text}")
