@@ -68,6 +68,11 @@ SENDERS_TO_DIRECTION = {"initiator": "sendonly", "responder": "recvonly", "none"
 DIRECTION_TO_SENDERS = {v: k for k, v in SENDERS_TO_DIRECTION.items()}
 CANDIDATE_TYPES = ("host", "srflx", "prflx", "relay")
 CANDIDATE_PROTOCOLS = ("udp", "tcp", "ssltcp")
+# `a=ssrc:N name:` / `videoType:` / `owner:` are attributes of the Jingle source; every other ssrc attribute is a
+# parameter (msid, cname, ...).
+SOURCE_ATTRIBUTES = ("name", "videoType", "owner")
+# RFC 5576/5956 and simulcast: lib-jitsi-meet ignores groups with other semantics.
+SSRC_GROUP_SEMANTICS = ("FID", "SIM", "FEC-FR", "FEC", "DUP")
 
 
 def token(value, what):
@@ -117,7 +122,7 @@ def candidate_to_sdp(candidate):
     if kind != "host" and get("rel-addr") is not None and get("rel-port") is not None:
         line += f" raddr {token(get('rel-addr'), 'candidate rel-addr')}"
         line += f" rport {integer(get('rel-port'), 'candidate rel-port', 0, 65535)}"
-    if protocol == "tcp":
+    if protocol == "tcp" and get("tcptype") is not None:
         line += f" tcptype {token(get('tcptype'), 'candidate tcptype')}"
     generation = get("generation") or "0"
     return line + f" generation {integer(generation, 'candidate generation', 0, 0xFFFFFFFF)}"
@@ -193,6 +198,9 @@ def jingle_to_sdp(jingle, validate=True):
         names = [token(c.get("name"), "group content name") for c in group.findall(q(GROUPING, "content"))]
         if names:
             lines.append(f"a=group:{semantics} {' '.join(names)}")
+    transports = [t for c in all_contents for t in c.findall(q(ICE_UDP, "transport"))]
+    if any(f.get("cryptex") == "true" for t in transports for f in t.findall(q(DTLS, "fingerprint"))):
+        lines.append("a=cryptex")  # RFC 9335, as lib-jitsi-meet signals it
     sdp = "\r\n".join(lines) + "\r\n"
     return sdp + "".join(content_to_media(content, validate) for content in all_contents)
 
@@ -282,7 +290,7 @@ def content_to_media(content, validate=True):
         members = [s.get("ssrc") for s in group.findall(q(SSMA, "source"))]
         semantics = group.get("semantics")
         # Like lib-jitsi-meet for source-add: a group that is not well formed is ignored, not fatal.
-        if members and all(valid_ssrc(m) for m in members) and semantics and _TOKEN.fullmatch(semantics):
+        if members and all(valid_ssrc(m) for m in members) and semantics in SSRC_GROUP_SEMANTICS:
             out.append(f"a=ssrc-group:{semantics} {' '.join(members)}")
     for source in desc.findall(q(SSMA, "source")):
         ssrc = source.get("ssrc")
@@ -478,6 +486,8 @@ def media_to_content(parsed, section, creator, bundle_tag, source_prefix, counte
         element.text = fingerprint.strip()
         if setup:
             element.set("setup", setup[0])
+        if "a=cryptex" in section or "a=cryptex" in parsed.session:
+            element.set("cryptex", "true")
     for value in _Sdp.values(section, "a=candidate:"):
         transport.append(sdp_to_candidate("candidate:" + value))
 
@@ -535,8 +545,9 @@ def add_sources(desc, section, media, source_prefix, counters):
         video_type = attrs.get("videoType") or ("camera" if ssrc in names and media == "video" else None)
         if video_type:
             element.set("videoType", video_type)
-        if "msid" in attrs:
-            ET.SubElement(element, q(SSMA, "parameter"), {"name": "msid", "value": attrs["msid"]})
+        for name, value in attrs.items():
+            if name not in SOURCE_ATTRIBUTES:
+                ET.SubElement(element, q(SSMA, "parameter"), {"name": name, "value": value})
         if attrs.get("owner"):
             ET.SubElement(element, q(JITMEET, "ssrc-info"), {"owner": attrs["owner"]})
     for semantics, members in groups:

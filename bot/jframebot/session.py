@@ -327,11 +327,11 @@ class JingleSession:
         except JingleError:
             return  # not a candidate lib-jitsi-meet could read
         call.queued_local.append(candidate_line)
-        if call.state in (OFFERED, ACTIVE):
-            self._flush_local(call)
+        self._flush_local(call)
 
     def _flush_local(self, call):
-        if not call.queued_local or not call.contents or call.local_transport is None:
+        """Sends the queued candidates once our initiate/accept is out (it sets local_transport)."""
+        if not call.queued_local or call.local_transport is None:
             return
         lines, call.queued_local = call.queued_local, []
         ufrag, pwd, hash_name, fingerprint = call.local_transport
