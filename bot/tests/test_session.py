@@ -173,6 +173,14 @@ class Flows(unittest.TestCase):
         self.assertEqual((content.get("creator"), content.get("name")), ("initiator", "0"))
         self.bot.handle_response(send_initiate.iq_id, True)
 
+        # an accept whose contents are not the offered ones is refused, and the bot still waits for one
+        wrong = accept_from_peer(sid)
+        J.contents(wrong)[1].set("name", "video")
+        self.bot.handle_iq("w", PEER, "set", wrong)
+        (error,) = self.bot.events()
+        self.assertEqual((error.condition, error.jingle_condition), ("bad-request", None))
+        self.assertEqual(self.bot.state, M.OFFERED)
+
         # the peer's candidates may come before its accept: held until the answer is out
         self.bot.handle_iq("t", PEER, "set", peer_candidates(sid))
         self.assertEqual(self.bot.events(), [M.Reply("t", PEER)])
@@ -269,6 +277,47 @@ class Hostile(unittest.TestCase):
 
     def new_initiate(self, sid="feedfeedfeed"):
         return initiate(sid)
+
+    def test_error_element(self):
+        error = self.refused(PEER, peer_candidates("000000000000"), "item-not-found", "unknown-session", "cancel")
+        element = M.error_element(error)
+        self.assertEqual((element.tag, element.get("type")), ("{jabber:client}error", "cancel"))
+        self.assertEqual([child.tag for child in element], [f"{{{STANZA_ERRORS}}}item-not-found",
+                                                           f"{{{STANZA_ERRORS}}}text",
+                                                           "{urn:xmpp:jingle:errors:1}unknown-session"])
+
+    def test_any_damage_to_the_recorded_iqs_gets_one_reply_and_changes_nothing(self):
+        """Each attribute or element of the recorded initiate, accept and transport-info removed, emptied or given
+        a hostile value, one at a time (about 3500 IQs): never an exception, always exactly one reply, and
+        whenever the reply is an error the call is as it was."""
+        values = ("", "-1", "99999999999", "a b", "x\r\na=setup:passive", "\u00e9\u0000")
+        variants = 0
+        for name, sender in (("p2p-session-initiate.xml", OTHER), ("p2p-session-accept.xml", PEER),
+                             ("p2p-transport-info-initiator.xml", PEER)):
+            original = S.load_jingle(name)
+            paths = [(i, attr) for i, el in enumerate(original.iter()) for attr in list(el.attrib) + [None]]
+            for index, attr in paths:
+                for value in values if attr else (None,):
+                    jingle = copy.deepcopy(original)
+                    element = list(jingle.iter())[index]
+                    if attr is None:
+                        parent = next((p for p in jingle.iter() if element in list(p)), None)
+                        if parent is None:
+                            continue
+                        parent.remove(element)
+                    else:
+                        element.set(attr, value)
+                    self.bot.handle_iq("h", sender, "set", jingle)
+                    events = self.bot.events()
+                    replies = [e for e in events if isinstance(e, (M.Reply, M.ReplyError))]
+                    self.assertEqual(len(replies), 1, (name, index, attr, value))
+                    if isinstance(replies[0], M.ReplyError):
+                        self.assertEqual(events, replies)
+                        self.assertEqual(self.bot.call_state, self.before, (name, index, attr, value))
+                    variants += 1
+        self.assertGreater(variants, 2000)
+        print(f"{variants} damaged IQs", end=" ... ")
+        self.untouched()
 
     def test_initiate_with_no_content(self):
         jingle = self.new_initiate()
@@ -382,11 +431,22 @@ class Hostile(unittest.TestCase):
                 "setup", "sideways"),
             lambda j: setattr(J.contents(j)[0].find(J.q(J.ICE_UDP, "transport")).find(J.q(J.DTLS, "fingerprint")),
                               "text", "not hex"),
+            # a value that would add an fmtp parameter or an SDP line of its own
+            lambda j: J.description_of(J.contents(j)[0]).find(J.q(J.RTP, "payload-type")).find(
+                J.q(J.RTP, "parameter")).set("value", "10;stereo=1"),
+            lambda j: J.description_of(J.contents(j)[0]).find(J.q(J.RTP, "payload-type")).find(
+                J.q(J.RTP, "parameter")).set("name", "a=b"),
+            lambda j: J.description_of(J.contents(j)[0]).find(J.q(J.SSMA, "source")).find(
+                J.q(J.SSMA, "parameter")).set("value", "m t\r\na=setup:passive"),
         ):
             jingle = self.new_initiate()
             mutate(jingle)
             with self.subTest(mutate=mutate):
                 self.refused(OTHER, jingle, "bad-request", None, "modify")
+
+    def test_what_is_not_an_element_is_refused_too(self):
+        for jingle in ("<jingle/>", b"\x00", 42):
+            self.refused(PEER, jingle, "bad-request", None, "modify")
 
     def test_invalid_sources_are_ignored(self):
         add = ET.fromstring(
