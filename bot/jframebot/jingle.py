@@ -404,7 +404,7 @@ def sdp_to_jingle(sdp, action, sid, initiator, responder=None, creator="initiato
 
     source_prefix (e.g. the own MUC nick): sources without a name are named as lib-jitsi-meet names its own,
     `<prefix>-a0`, `<prefix>-v0` (one index per media stream, RTX and simulcast SSRCs share their stream's name),
-    with videoType 'camera' for video."""
+    with videoType 'camera' for video, and their msid in lib-jitsi-meet's form (see lib_jitsi_meet_msid)."""
     parsed = _Sdp(sdp)
     jingle = ET.Element(q(JINGLE, "jingle"), {"action": action, "initiator": initiator, "sid": sid})
     if responder is not None:
@@ -521,7 +521,7 @@ def add_sources(desc, section, media, source_prefix, counters):
         semantics, *members = value.split()
         if members:
             groups.append((semantics, members))
-    names = {}
+    named = {}  # ssrc -> (name, msid) given from source_prefix
     if source_prefix is not None:
         # RTX (FID) and simulcast (SIM) SSRCs belong to the stream of their group's first SSRC.
         primary = {}
@@ -532,25 +532,37 @@ def add_sources(desc, section, media, source_prefix, counters):
             if "name" in attrs:
                 continue
             root = primary.get(ssrc, ssrc)
-            if root not in names:
+            if root not in named:
                 index = counters.get(media, 0)
                 counters[media] = index + 1
-                names[root] = f"{source_prefix}-{media[0]}{index}"
-            names[ssrc] = names[root]
+                named[root] = (f"{source_prefix}-{media[0]}{index}", lib_jitsi_meet_msid(source_prefix, media, index,
+                                                                                      attributes[root].get("msid")))
+            named[ssrc] = named[root]
     for ssrc, attrs in attributes.items():
         element = ET.SubElement(desc, q(SSMA, "source"), {"ssrc": ssrc})
-        name = attrs.get("name") or names.get(ssrc)
+        name, msid = named.get(ssrc, (attrs.get("name"), None))
         if name:
             element.set("name", name)
-        video_type = attrs.get("videoType") or ("camera" if ssrc in names and media == "video" else None)
+        video_type = attrs.get("videoType") or ("camera" if ssrc in named and media == "video" else None)
         if video_type:
             element.set("videoType", video_type)
-        for name, value in attrs.items():
-            if name not in SOURCE_ATTRIBUTES:
-                ET.SubElement(element, q(SSMA, "parameter"), {"name": name, "value": value})
+        for key, value in attrs.items():
+            if key not in SOURCE_ATTRIBUTES:
+                value = msid if key == "msid" and msid else value
+                ET.SubElement(element, q(SSMA, "parameter"), {"name": key, "value": value})
         if attrs.get("owner"):
             ET.SubElement(element, q(JITMEET, "ssrc-info"), {"owner": attrs["owner"]})
     for semantics, members in groups:
         group = ET.SubElement(desc, q(SSMA, "ssrc-group"), {"semantics": semantics})
         for member in members:
             ET.SubElement(group, q(SSMA, "source"), {"ssrc": member})
+
+
+def lib_jitsi_meet_msid(prefix, media, index, msid):
+    """The msid lib-jitsi-meet gives its own sources (LocalSdpMunger: '<endpoint>-<media>-<index>-<pc> <track>-<pc>'),
+    keeping the SDP's track id when it is a plain token. webrtcbin's stream id ('user...@host-...') is not an
+    RFC 4566 token, so it is not handed to the browser."""
+    track = (msid or "").split(" ")[-1]
+    if not re.fullmatch(r"[A-Za-z0-9_.\-]{1,64}", track):
+        track = f"{prefix}-{media}-{index}"
+    return f"{prefix}-{media}-{index}-1 {track}-1"

@@ -269,10 +269,14 @@ class Webrtcbin(unittest.TestCase):
         self.assertEqual(
             J.sources(jingle),
             [
-                J.Source(2222, "audio", "bot-a0", "user436365539@host-6f10ba6c webrtctransceiver0", None),
-                J.Source(1111, "video", "bot-v0", "user436365539@host-6f10ba6c webrtctransceiver1", None),
+                J.Source(2222, "audio", "bot-a0", "bot-audio-0-1 webrtctransceiver0-1", None),
+                J.Source(1111, "video", "bot-v0", "bot-video-0-1 webrtctransceiver1-1", None),
             ],
         )
+        # webrtcbin's own stream id (user...@host-..., not an SDP token) stays out; its cname goes along
+        params = J.description_of(audio).iter(J.q(J.SSMA, "parameter"))
+        cnames = [p.get("value") for p in params if p.get("name") == "cname"]
+        self.assertEqual(cnames, ["user436365539@host-6f10ba6c"])
         video_source = J.description_of(video).find(J.q(J.SSMA, "source"))
         self.assertEqual(video_source.get("videoType"), "camera")
         pt = J.description_of(audio).find(J.q(J.RTP, "payload-type"))
