@@ -25,10 +25,6 @@ def load_jingle(name):
     return load_iq(name).find(J + "jingle")
 
 
-def parse(xml_text):
-    return ET.fromstring(xml_text)
-
-
 def canonical(element, ignore_attrs=()):
     """A nested tuple that two elements share exactly when they carry the same information: tag with namespace,
     attributes (order-free), stripped text, children in order."""
