@@ -68,7 +68,9 @@ class Flows(unittest.TestCase):
         self.bot.local_candidate(0, WEBRTCBIN_CANDIDATE)  # before the answer: queued
         queued = self.bot.events()
         self.bot.local_answer(read("webrtcbin-1.22-answer.sdp"))
-        return first, queued, self.bot.events()
+        answered = self.bot.events()
+        self.sent = of(answered, M.SendIq)
+        return first, queued, answered
 
     def test_answering_the_recorded_initiate(self):
         first, queued, answered = self.answer()
@@ -173,6 +175,14 @@ class Flows(unittest.TestCase):
         self.assertEqual((content.get("creator"), content.get("name")), ("initiator", "0"))
         self.bot.handle_response(send_initiate.iq_id, True)
 
+        # an accept from an occupant that is not the peer, while the bot waits for one: refused, nothing changes
+        before = copy.deepcopy(self.bot.call_state)
+        self.bot.handle_iq("o", OTHER, "set", accept_from_peer(sid))
+        (error,) = self.bot.events()
+        self.assertEqual((error.to, error.condition, error.jingle_condition),
+                         (OTHER, "item-not-found", "unknown-session"))
+        self.assertEqual(self.bot.call_state, before)
+
         # an accept whose contents are not the offered ones is refused, and the bot still waits for one
         wrong = accept_from_peer(sid)
         J.contents(wrong)[1].set("name", "video")
@@ -209,6 +219,13 @@ class Flows(unittest.TestCase):
         self.bot.handle_response(send_initiate.iq_id, False, "service-unavailable")
         (ended,) = self.bot.events()
         self.assertIsInstance(ended, M.SessionEnded)
+        self.assertEqual(self.bot.state, "idle")
+
+    def test_refused_accept_ends_the_session(self):
+        self.answer()
+        accept = next(e for e in self.sent if e.jingle.get("action") == "session-accept")
+        self.bot.handle_response(accept.iq_id, False, "not-acceptable")
+        self.assertEqual(self.bot.events(), [M.SessionEnded(PEER, SID, "refused: not-acceptable")])
         self.assertEqual(self.bot.state, "idle")
 
     def test_peer_leaves(self):
