@@ -21,7 +21,7 @@ from gi.repository import GLib, Gst, GstSdp, GstVideo, GstWebRTC, Nice  # noqa: 
 
 from .media import KINDS, PAYLOAD_TYPE, Media, send_chain  # noqa: E402
 from .session import (JingleSession, NeedOffer, RemoteAnswer, RemoteCandidate, RemoteOffer, Reply,  # noqa: E402
-                      ReplyError, SendIq, SessionActive, SessionEnded, SourcesAdded, SourcesRemoved)
+                      ReplyError, SendIq, SessionActive, SessionEnded, SourcesAdded, SourcesRemoved, error_element)
 from .util import say, warn  # noqa: E402
 
 MID = {"audio": "0", "video": "1"}  # lib-jitsi-meet's P2P content names, audio first
@@ -277,7 +277,8 @@ class Call:
 
     def on_jingle(self, iq_id, sender, iq_type, jingle):
         if self.session is None:
-            self.room.call("send_error", iq_id, sender, "wait", "unexpected-request")
+            refusal = ReplyError(iq_id, sender, "wait", "unexpected-request", None, "not in the room yet")
+            self.room.call("send_error", iq_id, sender, error_element(refusal))
             return
         self.session.handle_iq(iq_id, sender, iq_type, jingle)
         self.pump()
@@ -297,8 +298,7 @@ class Call:
             elif isinstance(event, Reply):
                 self.room.call("send_result", event.iq_id, event.to)
             elif isinstance(event, ReplyError):
-                self.room.call("send_error", event.iq_id, event.to, event.type, event.condition,
-                               event.jingle_condition, event.text)
+                self.room.call("send_error", event.iq_id, event.to, error_element(event))
             elif isinstance(event, NeedOffer):
                 self.bin = CallBin(self, nick_of(event.peer))
                 self.bin.offer()

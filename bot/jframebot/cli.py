@@ -34,6 +34,7 @@ from gi.repository import GLib, Gst  # noqa: E402
 from . import media as media_module  # noqa: E402
 from .keys import Keys  # noqa: E402
 from .room import Room, presence_children  # noqa: E402
+from .session import ReplyError, error_element  # noqa: E402
 from .util import say, warn  # noqa: E402
 
 COMMANDS = "call, hangup, sas PEER, confirm PEER, reject PEER, e2ee on, e2ee off, quit"
@@ -146,7 +147,8 @@ class Bot:
         if self.call is not None:
             self.call.on_jingle(iq_id, sender, iq_type, jingle)
         else:
-            self.room.call("send_error", iq_id, sender, "cancel", "feature-not-implemented")
+            refusal = ReplyError(iq_id, sender, "cancel", "feature-not-implemented", None, "no calls (--media)")
+            self.room.call("send_error", iq_id, sender, error_element(refusal))
         return False
 
     def on_server_gone(self, reason):
