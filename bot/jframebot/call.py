@@ -46,11 +46,6 @@ def payload_types(sdp):
     return found
 
 
-def mline_kinds(sdp):
-    """The media kind of each m-line, in order."""
-    return re.findall(r"^m=(\w+) ", sdp, re.MULTILINE)
-
-
 _gobject = ctypes.CDLL("libgobject-2.0.so.0")
 _gobject.g_object_ref.argtypes = [ctypes.c_void_p]
 _gobject.g_object_ref.restype = ctypes.c_void_p
@@ -59,9 +54,9 @@ ctypes.pythonapi.PyCapsule_GetPointer.restype = ctypes.c_void_p
 
 
 def ice_agent(webrtc):
-    """webrtcbin's ICE agent; call once per webrtcbin. GStreamer 1.22's webrtcbin leaves its agent floating, and
-    the first Python wrapper takes that floating reference as its own: webrtcbin gets one back here, or the agent
-    would be freed under it when the wrapper goes."""
+    """webrtcbin's ICE agent; call once per webrtcbin. GStreamer 1.22's webrtcbin hands its agent out with a
+    floating reference, which the first Python wrapper sinks as its own: webrtcbin gets one back here, or the agent
+    would be freed under it when the wrapper goes (seen: a crash at the first candidate)."""
     agent = webrtc.get_property("ice-agent")
     _gobject.g_object_ref(ctypes.pythonapi.PyCapsule_GetPointer(agent.__gpointer__, None))
     return agent
@@ -77,7 +72,7 @@ class CallMedia(Media):
     request_keyframes = True  # a lost key frame is asked again of the browser (PLI)
 
     def is_call_element(self, element):
-        # An error inside a call's bin ends that call at most, never the bot.
+        # An error inside a call's bin is a warning: it never ends the bot.
         while element is not None:
             if element.get_name().startswith(("call-", "recv-")):
                 return True
@@ -102,6 +97,7 @@ class CallBin:
         self.webrtc.connect("on-ice-candidate", self.on_ice_candidate)
         self.webrtc.connect("pad-added", self.on_pad_added)
         self.webrtc.connect("notify::connection-state", self.on_connection_state)
+        self.key_frame_pad = None  # the video encrypter's sink: force-key-unit requests go up from there
         # Audio first: the m-lines follow the order of the sink pads.
         for kind in ("audio", "video"):
             self.add_sender(kind, payload_type[kind])
@@ -121,12 +117,11 @@ class CallBin:
 
     def add_sender(self, kind, payload_type):
         name = self.bin.get_name()
-        chain = send_chain(kind, self.call.bot.nick, self.call.ssrc[kind], self.args.keyframe_interval, name=name)
-        chain = chain.replace(f"pt={PAYLOAD_TYPE[kind]}", f"pt={payload_type}")
-        chain = chain.rsplit(" ! ", 1)[0]  # the caps come next, with the mid
+        ssrc = self.call.ssrc[kind]
+        chain = send_chain(kind, self.call.bot.nick, ssrc, payload_type, self.args.keyframe_interval, name=name)
         # The caps are also the transceiver's codec preferences: the offer or answer has the SSRC and mid
         # before the first frame comes.
-        caps = rtp_caps(kind, payload_type, f",ssrc=(uint){self.call.ssrc[kind]},a-mid=(string){MID[kind]}")
+        caps = rtp_caps(kind, payload_type, f",ssrc=(uint){ssrc},a-mid=(string){MID[kind]}")
         sender = Gst.parse_bin_from_description(f"{chain} ! capsfilter caps=\"{caps}\"", True)
         sender.set_name(f"{name}-send-{kind}")
         self.bin.add(sender)
@@ -205,7 +200,7 @@ class CallBin:
         if kind not in KINDS or not ok:
             warn(f"incoming stream with caps {caps}: not decoded")
             return
-        self.call.stream_owner(ssrc, self.peer)
+        self.media.set_owner(ssrc, self.peer, replace=False)  # peer to peer, the streams are the peer's
         self.media.decode(pad, kind, ssrc, self.bin)
 
     def stop(self):
@@ -311,8 +306,8 @@ class Call:
                 self.bin.add_candidate(event.mline_index, event.candidate_line)
             elif isinstance(event, SourcesAdded):
                 for source in event.sources:
-                    if self.bin is not None:
-                        self.stream_owner(source.ssrc, source.owner or self.bin.peer)
+                    if self.bin is not None:  # the ssrc-info owner where there is one, else the peer
+                        self.media.set_owner(source.ssrc, source.owner or self.bin.peer)
             elif isinstance(event, SourcesRemoved):
                 pass  # the streams stop; their branches go with the call
             elif isinstance(event, SessionActive):
@@ -329,9 +324,6 @@ class Call:
             self.bin = None
         self.sessions_ended += 1
         say(f"call with {nick_of(event.peer)}: ended ({event.reason})")
-
-    def stream_owner(self, ssrc, nick):
-        self.media.set_owner(ssrc, nick)
 
     # ---- the CallBin's callbacks (main loop) ------------------------------------------------------
 

@@ -29,9 +29,11 @@ LOOPBACK_NS = "urn:x-gst-jframe:loopback-media:0"
 LOOPBACK_TAG = "{%s}loopback-media" % LOOPBACK_NS
 
 
-def send_chain(kind, nick, ssrc, keyframe_interval, video="width=320,height=240,framerate=30/1", name="send"):
-    """Test media of one kind, encrypted with the own key (participant `nick` in the store), as RTP.
-    jframeenc drops every frame while the own key is not in: nothing leaves in clear."""
+def send_chain(kind, nick, ssrc, payload_type, keyframe_interval, video="width=320,height=240,framerate=30/1",
+               name="send"):
+    """Test media of one kind, encrypted with the own key (participant `nick` in the store), as RTP (a gst-launch
+    description ending with the payloader). jframeenc drops every frame while the own key is not in: nothing
+    leaves in clear."""
     if kind == "video":
         source = (f"videotestsrc is-live=true pattern=ball ! video/x-raw,{video} ! "
                   f"vp8enc deadline=1 keyframe-max-dist={keyframe_interval} ! ")
@@ -39,8 +41,7 @@ def send_chain(kind, nick, ssrc, keyframe_interval, video="width=320,height=240,
     else:
         source = "audiotestsrc is-live=true wave=sine freq=440 ! opusenc ! "
         payloader = "rtpopuspay"
-    return (f"{source}jframeenc name={name}-{kind}-enc participant={nick} ! "
-            f"{payloader} ssrc={ssrc} pt={PAYLOAD_TYPE[kind]} ! {RTP_CAPS[kind]},ssrc=(uint){ssrc}")
+    return f"{source}jframeenc name={name}-{kind}-enc participant={nick} ! {payloader} ssrc={ssrc} pt={payload_type}"
 
 
 class Stream:
@@ -203,10 +204,12 @@ class Media:
         say(f"receiving {stream.kind} SSRC {stream.ssrc} from {owner or 'someone not announced yet'}")
         return False
 
-    def set_owner(self, ssrc, nick):
-        """The SSRC is `nick`'s (from the signalling)."""
+    def set_owner(self, ssrc, nick, replace=True):
+        """The SSRC is `nick`'s (from the signalling); with replace=False only if nobody else is known."""
         with self.lock:
-            self.ssrc_owner[ssrc] = nick
+            if replace or ssrc not in self.ssrc_owner:
+                self.ssrc_owner[ssrc] = nick
+            nick = self.ssrc_owner[ssrc]
             stream = self.streams.get(ssrc)
         if stream is not None and stream.participant is None:
             self.map_stream(stream, nick)
@@ -347,7 +350,8 @@ class LoopbackMedia(Media):
         self.peer_media = {}  # nick -> their parsed loopback-media
         parts = []
         for kind in KINDS:
-            chain = send_chain(kind, nick, self.ssrc[kind], args.keyframe_interval, "width=160,height=120,framerate=15/1")
+            chain = send_chain(kind, nick, self.ssrc[kind], PAYLOAD_TYPE[kind], args.keyframe_interval,
+                               "width=160,height=120,framerate=15/1")
             parts.append(f"{chain} ! "
                          f"multiudpsink name=send-{kind} sync=false async=false")
             parts.append(f"udpsrc name=recv-{kind} address=127.0.0.1 port=0 caps=\"{RTP_CAPS[kind]}\" ! "
