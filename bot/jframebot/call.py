@@ -4,7 +4,8 @@ Each Jingle session gets a bin of its own in the bot's pipeline (where jframeolm
 webrtcbin with one BUNDLE transport, mids '0' (audio) and '1' (video) as lib-jitsi-meet wants them, fed by
 `opusenc ! jframeenc ! rtpopuspay` and `vp8enc ! jframeenc ! jframevp8pay`; each incoming stream goes through
 media.py's `rtp*depay ! jframedec ! decoder` branch. The bin goes when the session ends; the next session gets a
-new one. ICE: host candidates only, unless `--stun`/`--turn` name a server.
+new one. ICE: host candidates on every local address, loopback included, and no STUN or TURN server unless
+`--stun`/`--turn` name one.
 """
 
 import ctypes
@@ -318,7 +319,7 @@ class Call:
 
     def end(self, event):
         if self.media.recorder is not None:
-            self.media.recorder.end()  # the recording is of one call
+            self.media.recorder.end()  # the recording is of one call: the streams it took end here
         if self.bin is not None:
             self.bin.stop()
             self.bin = None

@@ -302,7 +302,14 @@ class Recorder:
             queue = Gst.ElementFactory.make("queue", f"record-{kind}")
             pipeline.add(queue)
             pad = self.mux.request_pad_simple("video_%u" if kind == "video" else "audio_%u")
-            queue.get_static_pad("src").link(pad)
+            if kind == "audio":
+                # The depayloader's Opus caps have no rate, which the muxer needs: opusparse completes them.
+                parser = Gst.ElementFactory.make("opusparse", "record-opusparse")
+                pipeline.add(parser)
+                queue.link(parser)
+                parser.get_static_pad("src").link(pad)
+            else:
+                queue.get_static_pad("src").link(pad)
             pad.add_probe(Gst.PadProbeType.BUFFER, self._count, kind)
             self.queues[kind] = queue
         sink.get_static_pad("sink").add_probe(Gst.PadProbeType.EVENT_DOWNSTREAM, self._on_sink_event)
@@ -318,17 +325,17 @@ class Recorder:
     def link(self, kind, pad):
         pad.link_maybe_ghosting(self.queues[kind].get_static_pad("sink"))
 
-    def end(self, kinds=KINDS):
-        """No more frames of these kinds (their call ended)."""
-        for kind in kinds:
-            with self.lock:
-                if kind in self.ended:
-                    continue
-                self.ended.add(kind)
+    def end(self, kinds=None):
+        """No more frames of these kinds (default: those recorded so far, whose call ended)."""
+        with self.lock:
+            ending = set(self.linked if kinds is None else kinds) - self.ended
+            self.ended |= ending
+        for kind in ending:
             self.queues[kind].get_static_pad("sink").send_event(Gst.Event.new_eos())
 
     def finish(self, timeout=5):
-        self.end()
+        """Ends the file (the muxer writes its index) while the pipeline still plays."""
+        self.end(KINDS)
         self.file_done.wait(timeout)
 
     def _count(self, _pad, _info, kind):
