@@ -300,6 +300,11 @@ class Recorder:
         self.file_done = threading.Event()
         for kind in KINDS:
             queue = Gst.ElementFactory.make("queue", f"record-{kind}")
+            # The muxer waits for both kinds; if one never comes the call must go on: the oldest frames go.
+            queue.set_property("leaky", "downstream")
+            queue.set_property("max-size-buffers", 0)
+            queue.set_property("max-size-bytes", 0)
+            queue.set_property("max-size-time", 3 * Gst.SECOND)
             pipeline.add(queue)
             pad = self.mux.request_pad_simple("video_%u" if kind == "video" else "audio_%u")
             if kind == "audio":
