@@ -4,7 +4,8 @@ Each Jingle session gets a bin of its own in the bot's pipeline (where jframeolm
 webrtcbin with one BUNDLE transport, mids '0' (audio) and '1' (video) as lib-jitsi-meet wants them, fed by
 `opusenc ! jframeenc ! rtpopuspay` and `vp8enc ! jframeenc ! jframevp8pay`; each incoming stream goes through
 media.py's `rtp*depay ! jframedec ! decoder` branch. The bin goes when the session ends; the next session gets a
-new one. ICE: host candidates only, unless `--stun`/`--turn` name a server.
+new one. ICE: host candidates on every local address, loopback included, and no STUN or TURN server unless
+`--stun`/`--turn` name one.
 """
 
 import ctypes
@@ -15,12 +16,13 @@ import gi
 
 gi.require_version("GstWebRTC", "1.0")
 gi.require_version("GstSdp", "1.0")
+gi.require_version("GstVideo", "1.0")
 gi.require_version("Nice", "0.1")
-from gi.repository import GLib, Gst, GstSdp, GstWebRTC, Nice  # noqa: E402
+from gi.repository import GLib, Gst, GstSdp, GstVideo, GstWebRTC, Nice  # noqa: E402
 
 from .media import KINDS, PAYLOAD_TYPE, Media, send_chain  # noqa: E402
 from .session import (JingleSession, NeedOffer, RemoteAnswer, RemoteCandidate, RemoteOffer, Reply,  # noqa: E402
-                      ReplyError, SendIq, SessionActive, SessionEnded, SourcesAdded, SourcesRemoved)
+                      ReplyError, SendIq, SessionActive, SessionEnded, SourcesAdded, SourcesRemoved, error_element)
 from .util import say, warn  # noqa: E402
 
 MID = {"audio": "0", "video": "1"}  # lib-jitsi-meet's P2P content names, audio first
@@ -45,11 +47,6 @@ def payload_types(sdp):
     return found
 
 
-def mline_kinds(sdp):
-    """The media kind of each m-line, in order."""
-    return re.findall(r"^m=(\w+) ", sdp, re.MULTILINE)
-
-
 _gobject = ctypes.CDLL("libgobject-2.0.so.0")
 _gobject.g_object_ref.argtypes = [ctypes.c_void_p]
 _gobject.g_object_ref.restype = ctypes.c_void_p
@@ -58,9 +55,9 @@ ctypes.pythonapi.PyCapsule_GetPointer.restype = ctypes.c_void_p
 
 
 def ice_agent(webrtc):
-    """webrtcbin's ICE agent; call once per webrtcbin. GStreamer 1.22's webrtcbin leaves its agent floating, and
-    the first Python wrapper takes that floating reference as its own: webrtcbin gets one back here, or the agent
-    would be freed under it when the wrapper goes."""
+    """webrtcbin's ICE agent; call once per webrtcbin. GStreamer 1.22's webrtcbin hands its agent out with a
+    floating reference, which the first Python wrapper sinks as its own: webrtcbin gets one back here, or the agent
+    would be freed under it when the wrapper goes (seen: a crash at the first candidate)."""
     agent = webrtc.get_property("ice-agent")
     _gobject.g_object_ref(ctypes.pythonapi.PyCapsule_GetPointer(agent.__gpointer__, None))
     return agent
@@ -76,7 +73,7 @@ class CallMedia(Media):
     request_keyframes = True  # a lost key frame is asked again of the browser (PLI)
 
     def is_call_element(self, element):
-        # An error inside a call's bin ends that call at most, never the bot.
+        # An error inside a call's bin is a warning: it never ends the bot.
         while element is not None:
             if element.get_name().startswith(("call-", "recv-")):
                 return True
@@ -101,6 +98,7 @@ class CallBin:
         self.webrtc.connect("on-ice-candidate", self.on_ice_candidate)
         self.webrtc.connect("pad-added", self.on_pad_added)
         self.webrtc.connect("notify::connection-state", self.on_connection_state)
+        self.key_frame_pad = None  # the video encrypter's sink: force-key-unit requests go up from there
         # Audio first: the m-lines follow the order of the sink pads.
         for kind in ("audio", "video"):
             self.add_sender(kind, payload_type[kind])
@@ -120,18 +118,24 @@ class CallBin:
 
     def add_sender(self, kind, payload_type):
         name = self.bin.get_name()
-        chain = send_chain(kind, self.call.bot.nick, self.call.ssrc[kind], self.args.keyframe_interval, name=name)
-        chain = chain.replace(f"pt={PAYLOAD_TYPE[kind]}", f"pt={payload_type}")
-        chain = chain.rsplit(" ! ", 1)[0]  # the caps come next, with the mid
-        sender = Gst.parse_bin_from_description(
-            f"{chain} ! capsfilter caps=\"{rtp_caps(kind, payload_type, f',a-mid=(string){MID[kind]}')}\"", True)
+        ssrc = self.call.ssrc[kind]
+        chain = send_chain(kind, self.call.bot.nick, ssrc, payload_type, self.args.keyframe_interval, name=name)
+        # The caps are also the transceiver's codec preferences: the offer or answer has the SSRC and mid
+        # before the first frame comes.
+        caps = rtp_caps(kind, payload_type, f",ssrc=(uint){ssrc},a-mid=(string){MID[kind]}")
+        sender = Gst.parse_bin_from_description(f"{chain} ! capsfilter caps=\"{caps}\"", True)
         sender.set_name(f"{name}-send-{kind}")
         self.bin.add(sender)
         sink = self.webrtc.request_pad_simple("sink_%u")
         sender.get_static_pad("src").link(sink)
-        sink.get_property("transceiver").set_property("direction", GstWebRTC.WebRTCRTPTransceiverDirection.SENDRECV)
+        transceiver = sink.get_property("transceiver")
+        transceiver.set_property("direction", GstWebRTC.WebRTCRTPTransceiverDirection.SENDRECV)
+        transceiver.set_property("codec-preferences", Gst.Caps.from_string(caps))
         if kind == "video":
-            self.key_frame_pad = sender.get_by_name(f"{name}-video-enc").get_static_pad("sink")
+            encrypter = sender.get_by_name(f"{name}-video-enc")
+            self.key_frame_pad = encrypter.get_static_pad("sink")
+            # The browser's PLI/FIR come up from webrtcbin's RTP session as force-key-unit events.
+            encrypter.get_static_pad("src").add_probe(Gst.PadProbeType.EVENT_UPSTREAM, self.count_key_frame_request)
 
     # ---- negotiation (promises answer on webrtcbin's thread; everything goes back to the main loop) -------
 
@@ -175,6 +179,11 @@ class CallBin:
             self.force_key_frame()  # the first frames went nowhere: start the picture again
         GLib.idle_add(self.call.on_connection_state, self, state.value_nick)
 
+    def count_key_frame_request(self, _pad, info):
+        if GstVideo.video_event_is_force_key_unit(info.get_event()):
+            self.call.key_frame_requests += 1
+        return Gst.PadProbeReturn.OK
+
     def force_key_frame(self):
         if self.key_frame_pad is not None:
             request = Gst.Structure.new_from_string("GstForceKeyUnit, all-headers=(boolean)true")
@@ -192,7 +201,7 @@ class CallBin:
         if kind not in KINDS or not ok:
             warn(f"incoming stream with caps {caps}: not decoded")
             return
-        self.call.stream_owner(ssrc, self.peer)
+        self.media.set_owner(ssrc, self.peer, replace=False)  # peer to peer, the streams are the peer's
         self.media.decode(pad, kind, ssrc, self.bin)
 
     def stop(self):
@@ -211,7 +220,9 @@ class Call:
         self.ssrc = {kind: secrets.randbits(32) for kind in KINDS}
         self.sessions_started = 0
         self.sessions_ended = 0
+        self.key_frame_requests = 0  # from the peer (PLI, FIR), all calls
         self.occupants = set()
+        self.ready = set()  # occupants a call may go to
         self.wants_call = self.args.call
 
     # ---- the room ---------------------------------------------------------------------------------
@@ -221,18 +232,29 @@ class Call:
         self.maybe_call()
 
     def occupant(self, nick):
-        self.occupants.add(nick)
-        self.maybe_call()
+        if nick not in self.occupants:
+            self.occupants.add(nick)
+            self.maybe_call()
+
+    def peer_key(self, nick):
+        """The bot holds nick's media key. lib-jitsi-meet ends its calls once its own key is out, after it
+        turned E2EE on (a restart), so --call waits for the peer's key, as the web client waits for its own."""
+        if nick in self.occupants and nick not in self.ready:
+            self.ready.add(nick)
+            self.maybe_call()
 
     def occupant_left(self, nick):
         self.occupants.discard(nick)
+        self.ready.discard(nick)
         if self.session is not None:
             self.session.occupant_left(f"{self.room.room}/{nick}")
             self.pump()
 
     def maybe_call(self):
-        """--call: calls the sole other occupant, again each time it comes back."""
-        if self.wants_call and self.session is not None and self.session.state == "idle" and len(self.occupants) == 1:
+        """--call: calls the sole other occupant when we join or it comes and is ready (again each time it comes
+        back)."""
+        if self.wants_call and self.session is not None and self.session.state == "idle" \
+                and len(self.occupants) == 1 and self.occupants <= self.ready:
             self.start()
 
     def start(self):
@@ -251,7 +273,8 @@ class Call:
 
     def on_jingle(self, iq_id, sender, iq_type, jingle):
         if self.session is None:
-            self.room.call("send_error", iq_id, sender, "wait", "unexpected-request")
+            refusal = ReplyError(iq_id, sender, "wait", "unexpected-request", None, "not in the room yet")
+            self.room.call("send_error", iq_id, sender, error_element(refusal))
             return
         self.session.handle_iq(iq_id, sender, iq_type, jingle)
         self.pump()
@@ -271,8 +294,7 @@ class Call:
             elif isinstance(event, Reply):
                 self.room.call("send_result", event.iq_id, event.to)
             elif isinstance(event, ReplyError):
-                self.room.call("send_error", event.iq_id, event.to, event.type, event.condition,
-                               event.jingle_condition, event.text)
+                self.room.call("send_error", event.iq_id, event.to, error_element(event))
             elif isinstance(event, NeedOffer):
                 self.bin = CallBin(self, nick_of(event.peer))
                 self.bin.offer()
@@ -285,8 +307,8 @@ class Call:
                 self.bin.add_candidate(event.mline_index, event.candidate_line)
             elif isinstance(event, SourcesAdded):
                 for source in event.sources:
-                    if self.bin is not None:
-                        self.stream_owner(source.ssrc, source.owner or self.bin.peer)
+                    if self.bin is not None:  # the ssrc-info owner where there is one, else the peer
+                        self.media.set_owner(source.ssrc, source.owner or self.bin.peer)
             elif isinstance(event, SourcesRemoved):
                 pass  # the streams stop; their branches go with the call
             elif isinstance(event, SessionActive):
@@ -296,19 +318,13 @@ class Call:
                 self.end(event)
 
     def end(self, event):
+        if self.media.recorder is not None:
+            self.media.recorder.end()  # the recording is of one call: the streams it took end here
         if self.bin is not None:
             self.bin.stop()
             self.bin = None
         self.sessions_ended += 1
         say(f"call with {nick_of(event.peer)}: ended ({event.reason})")
-        GLib.idle_add(self.maybe_call_once)
-
-    def maybe_call_once(self):
-        self.maybe_call()
-        return False
-
-    def stream_owner(self, ssrc, nick):
-        self.media.set_owner(ssrc, nick)
 
     # ---- the CallBin's callbacks (main loop) ------------------------------------------------------
 
@@ -336,15 +352,15 @@ class Call:
             say(f"call with {bin.peer}: {state}")
         return False
 
-    def on_element_message(self, structure):
-        pass
-
     def stop(self):
         """The bot leaves: the call ends with a session-terminate."""
         self.wants_call = False
         self.hangup()
 
     def summary(self):
-        return {"sessions-started": self.sessions_started, "sessions-ended": self.sessions_ended,
-                "sent": dict(self.media.sent)}
+        summary = {"sessions-started": self.sessions_started, "sessions-ended": self.sessions_ended,
+                   "sent": dict(self.media.sent), "key-frame-requests": self.key_frame_requests}
+        if self.media.recorder is not None:
+            summary["recorded"] = dict(self.media.recorder.written)
+        return summary
 

@@ -34,6 +34,7 @@ from gi.repository import GLib, Gst  # noqa: E402
 from . import media as media_module  # noqa: E402
 from .keys import Keys  # noqa: E402
 from .room import Room, presence_children  # noqa: E402
+from .session import ReplyError, error_element  # noqa: E402
 from .util import say, warn  # noqa: E402
 
 COMMANDS = "call, hangup, sas PEER, confirm PEER, reject PEER, e2ee on, e2ee off, quit"
@@ -94,7 +95,7 @@ class Bot:
     # ---- jframeolm's output (any thread) ----------------------------------------------------------
 
     def on_olm_send_message(self, _olm, to, text):
-        self.room.call("send_json", to, self.keys.outgoing(text))
+        self.room.call("send_json", to, self.keys.tampered(text))
 
     def on_olm_set_presence(self, _olm, name, value):
         GLib.idle_add(self.set_property, name, value or "")
@@ -146,7 +147,8 @@ class Bot:
         if self.call is not None:
             self.call.on_jingle(iq_id, sender, iq_type, jingle)
         else:
-            self.room.call("send_error", iq_id, sender, "cancel", "feature-not-implemented")
+            refusal = ReplyError(iq_id, sender, "cancel", "feature-not-implemented", None, "no calls (--media)")
+            self.room.call("send_error", iq_id, sender, error_element(refusal))
         return False
 
     def on_server_gone(self, reason):
@@ -162,8 +164,10 @@ class Bot:
     # ---- the pipeline -----------------------------------------------------------------------------
 
     def on_element_message(self, structure):
-        if not self.keys.on_element_message(structure) and self.call is not None:
-            self.call.on_element_message(structure)
+        self.keys.on_element_message(structure)
+        if self.call is not None and structure.get_name() == "jframeolm-key" and structure.get_value("has-key") \
+                and not structure.get_value("local"):
+            self.call.peer_key(structure.get_value("participant"))
 
     def on_fatal(self, text):
         say(f"error: {text}")
@@ -298,7 +302,7 @@ def parse_args(argv=None):
     parser.add_argument("--drop-key-messages", action="store_true",
                         help="FOR TESTS: never pass Olm messages to jframeolm (the key exchange is off)")
     parser.add_argument("--tamper-sas-mac", action="store_true",
-                        help="FOR TESTS: alter the MAC of the own sas-mac messages (the peer must not verify)")
+                        help="FOR TESTS: alter the MAC of every sas-mac message, in and out (no side may verify)")
     parser.add_argument("--json", action="store_true", help="also print the summary as one JSON line")
     return parser.parse_args(argv)
 

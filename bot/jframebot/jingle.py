@@ -68,6 +68,11 @@ SENDERS_TO_DIRECTION = {"initiator": "sendonly", "responder": "recvonly", "none"
 DIRECTION_TO_SENDERS = {v: k for k, v in SENDERS_TO_DIRECTION.items()}
 CANDIDATE_TYPES = ("host", "srflx", "prflx", "relay")
 CANDIDATE_PROTOCOLS = ("udp", "tcp", "ssltcp")
+# `a=ssrc:N name:` / `videoType:` / `owner:` are attributes of the Jingle source; every other ssrc attribute is a
+# parameter (msid, cname, ...).
+SOURCE_ATTRIBUTES = ("name", "videoType", "owner")
+# RFC 5576/5956 and simulcast: lib-jitsi-meet ignores groups with other semantics.
+SSRC_GROUP_SEMANTICS = ("FID", "SIM", "FEC-FR", "FEC", "DUP")
 
 
 def token(value, what):
@@ -117,7 +122,7 @@ def candidate_to_sdp(candidate):
     if kind != "host" and get("rel-addr") is not None and get("rel-port") is not None:
         line += f" raddr {token(get('rel-addr'), 'candidate rel-addr')}"
         line += f" rport {integer(get('rel-port'), 'candidate rel-port', 0, 65535)}"
-    if protocol == "tcp":
+    if protocol == "tcp" and get("tcptype") is not None:
         line += f" tcptype {token(get('tcptype'), 'candidate tcptype')}"
     generation = get("generation") or "0"
     return line + f" generation {integer(generation, 'candidate generation', 0, 0xFFFFFFFF)}"
@@ -193,6 +198,9 @@ def jingle_to_sdp(jingle, validate=True):
         names = [token(c.get("name"), "group content name") for c in group.findall(q(GROUPING, "content"))]
         if names:
             lines.append(f"a=group:{semantics} {' '.join(names)}")
+    transports = [t for c in all_contents for t in c.findall(q(ICE_UDP, "transport"))]
+    if any(f.get("cryptex") == "true" for t in transports for f in t.findall(q(DTLS, "fingerprint"))):
+        lines.append("a=cryptex")  # RFC 9335, as lib-jitsi-meet signals it
     sdp = "\r\n".join(lines) + "\r\n"
     return sdp + "".join(content_to_media(content, validate) for content in all_contents)
 
@@ -282,7 +290,7 @@ def content_to_media(content, validate=True):
         members = [s.get("ssrc") for s in group.findall(q(SSMA, "source"))]
         semantics = group.get("semantics")
         # Like lib-jitsi-meet for source-add: a group that is not well formed is ignored, not fatal.
-        if members and all(valid_ssrc(m) for m in members) and semantics and _TOKEN.fullmatch(semantics):
+        if members and all(valid_ssrc(m) for m in members) and semantics in SSRC_GROUP_SEMANTICS:
             out.append(f"a=ssrc-group:{semantics} {' '.join(members)}")
     for source in desc.findall(q(SSMA, "source")):
         ssrc = source.get("ssrc")
@@ -396,7 +404,7 @@ def sdp_to_jingle(sdp, action, sid, initiator, responder=None, creator="initiato
 
     source_prefix (e.g. the own MUC nick): sources without a name are named as lib-jitsi-meet names its own,
     `<prefix>-a0`, `<prefix>-v0` (one index per media stream, RTX and simulcast SSRCs share their stream's name),
-    with videoType 'camera' for video."""
+    with videoType 'camera' for video, and their msid in lib-jitsi-meet's form (see lib_jitsi_meet_msid)."""
     parsed = _Sdp(sdp)
     jingle = ET.Element(q(JINGLE, "jingle"), {"action": action, "initiator": initiator, "sid": sid})
     if responder is not None:
@@ -478,6 +486,8 @@ def media_to_content(parsed, section, creator, bundle_tag, source_prefix, counte
         element.text = fingerprint.strip()
         if setup:
             element.set("setup", setup[0])
+        if "a=cryptex" in section or "a=cryptex" in parsed.session:
+            element.set("cryptex", "true")
     for value in _Sdp.values(section, "a=candidate:"):
         transport.append(sdp_to_candidate("candidate:" + value))
 
@@ -511,7 +521,7 @@ def add_sources(desc, section, media, source_prefix, counters):
         semantics, *members = value.split()
         if members:
             groups.append((semantics, members))
-    names = {}
+    named = {}  # ssrc -> (name, msid) given from source_prefix
     if source_prefix is not None:
         # RTX (FID) and simulcast (SIM) SSRCs belong to the stream of their group's first SSRC.
         primary = {}
@@ -522,24 +532,37 @@ def add_sources(desc, section, media, source_prefix, counters):
             if "name" in attrs:
                 continue
             root = primary.get(ssrc, ssrc)
-            if root not in names:
+            if root not in named:
                 index = counters.get(media, 0)
                 counters[media] = index + 1
-                names[root] = f"{source_prefix}-{media[0]}{index}"
-            names[ssrc] = names[root]
+                named[root] = (f"{source_prefix}-{media[0]}{index}", lib_jitsi_meet_msid(source_prefix, media, index,
+                                                                                      attributes[root].get("msid")))
+            named[ssrc] = named[root]
     for ssrc, attrs in attributes.items():
         element = ET.SubElement(desc, q(SSMA, "source"), {"ssrc": ssrc})
-        name = attrs.get("name") or names.get(ssrc)
+        name, msid = named.get(ssrc, (attrs.get("name"), None))
         if name:
             element.set("name", name)
-        video_type = attrs.get("videoType") or ("camera" if ssrc in names and media == "video" else None)
+        video_type = attrs.get("videoType") or ("camera" if ssrc in named and media == "video" else None)
         if video_type:
             element.set("videoType", video_type)
-        if "msid" in attrs:
-            ET.SubElement(element, q(SSMA, "parameter"), {"name": "msid", "value": attrs["msid"]})
+        for key, value in attrs.items():
+            if key not in SOURCE_ATTRIBUTES:
+                value = msid if key == "msid" and msid else value
+                ET.SubElement(element, q(SSMA, "parameter"), {"name": key, "value": value})
         if attrs.get("owner"):
             ET.SubElement(element, q(JITMEET, "ssrc-info"), {"owner": attrs["owner"]})
     for semantics, members in groups:
         group = ET.SubElement(desc, q(SSMA, "ssrc-group"), {"semantics": semantics})
         for member in members:
             ET.SubElement(group, q(SSMA, "source"), {"ssrc": member})
+
+
+def lib_jitsi_meet_msid(prefix, media, index, msid):
+    """The msid lib-jitsi-meet gives its own sources (LocalSdpMunger: '<endpoint>-<media>-<index>-<pc> <track>-<pc>'),
+    keeping the SDP's track id when it is a plain token. webrtcbin's stream id ('user...@host-...') is not an
+    RFC 4566 token, so it is not handed to the browser."""
+    track = (msid or "").split(" ")[-1]
+    if not re.fullmatch(r"[A-Za-z0-9_.\-]{1,64}", track):
+        track = f"{prefix}-{media}-{index}"
+    return f"{prefix}-{media}-{index}-1 {track}-1"

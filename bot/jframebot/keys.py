@@ -2,7 +2,8 @@
 
 Keys come only from jframeolm (lib-jitsi-meet's Olm exchange); it fills the pipeline's key store, which every
 jframeenc and jframedec read. Test-only switches: `--drop-key-messages` (no Olm message reaches jframeolm) and
-`--tamper-sas-mac` (the bot's outgoing SAS MAC is altered, so the peer must not verify it).
+`--tamper-sas-mac` (the MAC of every sas-mac message is altered, the bot's own on the way out and the peer's on
+the way in, as a man in the middle would: neither side may verify).
 """
 
 import json
@@ -84,15 +85,15 @@ class Keys:
         if self.args.drop_key_messages:
             self.ignored_messages += 1
             return
-        if not self.olm.emit("handle-message", nick, text):
+        if not self.olm.emit("handle-message", nick, self.tampered(text)):
             peer = self.peers.get(nick)
             if peer is not None:
                 peer.rejected += 1
             else:
                 self.rejected_unknown += 1
 
-    def outgoing(self, text):
-        """An Olm message on its way out: altered only with --tamper-sas-mac."""
+    def tampered(self, text):
+        """An Olm message, in or out: altered only with --tamper-sas-mac."""
         if not self.args.tamper_sas_mac or '"sas-mac"' not in text:
             return text
         try:

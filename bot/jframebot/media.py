@@ -29,9 +29,11 @@ LOOPBACK_NS = "urn:x-gst-jframe:loopback-media:0"
 LOOPBACK_TAG = "{%s}loopback-media" % LOOPBACK_NS
 
 
-def send_chain(kind, nick, ssrc, keyframe_interval, video="width=320,height=240,framerate=30/1", name="send"):
-    """Test media of one kind, encrypted with the own key (participant `nick` in the store), as RTP.
-    jframeenc drops every frame while the own key is not in: nothing leaves in clear."""
+def send_chain(kind, nick, ssrc, payload_type, keyframe_interval, video="width=320,height=240,framerate=30/1",
+               name="send"):
+    """Test media of one kind, encrypted with the own key (participant `nick` in the store), as RTP (a gst-launch
+    description ending with the payloader). jframeenc drops every frame while the own key is not in: nothing
+    leaves in clear."""
     if kind == "video":
         source = (f"videotestsrc is-live=true pattern=ball ! video/x-raw,{video} ! "
                   f"vp8enc deadline=1 keyframe-max-dist={keyframe_interval} ! ")
@@ -39,8 +41,7 @@ def send_chain(kind, nick, ssrc, keyframe_interval, video="width=320,height=240,
     else:
         source = "audiotestsrc is-live=true wave=sine freq=440 ! opusenc ! "
         payloader = "rtpopuspay"
-    return (f"{source}jframeenc name={name}-{kind}-enc participant={nick} ! "
-            f"{payloader} ssrc={ssrc} pt={PAYLOAD_TYPE[kind]} ! {RTP_CAPS[kind]},ssrc=(uint){ssrc}")
+    return f"{source}jframeenc name={name}-{kind}-enc participant={nick} ! {payloader} ssrc={ssrc} pt={payload_type}"
 
 
 class Stream:
@@ -106,6 +107,7 @@ class Media:
         self.streams = {}  # ssrc -> Stream
         self.ssrc_owner = {}  # ssrc -> nick
         self.sent = {kind: 0 for kind in KINDS}
+        self.recorder = Recorder(self.pipeline, args.record) if args.record else None
         bus = self.pipeline.get_bus()
         bus.add_signal_watch()
         bus.connect("message", self.on_bus_message)
@@ -125,6 +127,8 @@ class Media:
         self.pipeline.set_state(Gst.State.PLAYING)
 
     def stop(self):
+        if self.recorder is not None:
+            self.recorder.finish()  # while PLAYING: the muxer writes the file's end
         self.pipeline.set_state(Gst.State.NULL)
 
     def presence_elements(self):
@@ -173,9 +177,16 @@ class Media:
         dec.get_static_pad("src").add_probe(Gst.PadProbeType.BUFFER, self.count_decrypted, stream)
         decoder.get_static_pad("src").add_probe(Gst.PadProbeType.BUFFER, self.count_decoded, stream)
         elements = [depay, dec, decoder, sink]
+        recording = self.recorder is not None and self.recorder.takes(kind)
+        if recording:
+            # The decrypted frames also go, as they are, to the recording.
+            tee = Gst.ElementFactory.make("tee", f"{prefix}-tee")
+            elements[2:2] = [tee, Gst.ElementFactory.make("queue", f"{prefix}-queue")]
         for element in elements:
             parent.add(element)  # jframedec gets the pipeline's key store here
         Gst.Element.link_many(*elements)
+        if recording:
+            self.recorder.link(kind, tee.request_pad_simple("src_%u"))
         for element in reversed(elements):
             element.sync_state_with_parent()
         # Known to the main thread (which may map the SSRC) only once jframedec has the key store.
@@ -193,10 +204,12 @@ class Media:
         say(f"receiving {stream.kind} SSRC {stream.ssrc} from {owner or 'someone not announced yet'}")
         return False
 
-    def set_owner(self, ssrc, nick):
-        """The SSRC is `nick`'s (from the signalling)."""
+    def set_owner(self, ssrc, nick, replace=True):
+        """The SSRC is `nick`'s (from the signalling); with replace=False only if nobody else is known."""
         with self.lock:
-            self.ssrc_owner[ssrc] = nick
+            if replace or ssrc not in self.ssrc_owner:
+                self.ssrc_owner[ssrc] = nick
+            nick = self.ssrc_owner[ssrc]
             stream = self.streams.get(ssrc)
         if stream is not None and stream.participant is None:
             self.map_stream(stream, nick)
@@ -268,6 +281,78 @@ class Media:
         return {"olm-stats": structure_dict(self.olm.get_property("stats"))}
 
 
+class Recorder:
+    """`--record FILE.webm`: the first incoming video and audio stream, decrypted, into WebM as they came
+    (webmmux, no re-encoding). Both muxer pads exist from the start, so the muxer waits for both kinds."""
+
+    def __init__(self, pipeline, path):
+        self.mux = Gst.ElementFactory.make("webmmux", "record-mux")
+        sink = Gst.ElementFactory.make("filesink", "record-file")
+        sink.set_property("location", path)
+        sink.set_property("async", False)
+        pipeline.add(self.mux)
+        pipeline.add(sink)
+        self.mux.link(sink)
+        self.queues = {}  # kind -> the queue in front of the muxer's pad
+        self.linked, self.ended = set(), set()
+        self.written = {kind: 0 for kind in KINDS}
+        self.lock = threading.Lock()
+        self.file_done = threading.Event()
+        for kind in KINDS:
+            queue = Gst.ElementFactory.make("queue", f"record-{kind}")
+            # The muxer waits for both kinds; if one never comes the call must go on: the oldest frames go.
+            queue.set_property("leaky", "downstream")
+            queue.set_property("max-size-buffers", 0)
+            queue.set_property("max-size-bytes", 0)
+            queue.set_property("max-size-time", 3 * Gst.SECOND)
+            pipeline.add(queue)
+            pad = self.mux.request_pad_simple("video_%u" if kind == "video" else "audio_%u")
+            if kind == "audio":
+                # The depayloader's Opus caps have no rate, which the muxer needs: opusparse completes them.
+                parser = Gst.ElementFactory.make("opusparse", "record-opusparse")
+                pipeline.add(parser)
+                queue.link(parser)
+                parser.get_static_pad("src").link(pad)
+            else:
+                queue.get_static_pad("src").link(pad)
+            pad.add_probe(Gst.PadProbeType.BUFFER, self._count, kind)
+            self.queues[kind] = queue
+        sink.get_static_pad("sink").add_probe(Gst.PadProbeType.EVENT_DOWNSTREAM, self._on_sink_event)
+
+    def takes(self, kind):
+        """True once per kind: the first stream of that kind is recorded, while the recording runs."""
+        with self.lock:
+            if kind in self.linked or kind in self.ended:
+                return False
+            self.linked.add(kind)
+            return True
+
+    def link(self, kind, pad):
+        pad.link_maybe_ghosting(self.queues[kind].get_static_pad("sink"))
+
+    def end(self, kinds=None):
+        """No more frames of these kinds (default: those recorded so far, whose call ended)."""
+        with self.lock:
+            ending = set(self.linked if kinds is None else kinds) - self.ended
+            self.ended |= ending
+        for kind in ending:
+            self.queues[kind].get_static_pad("sink").send_event(Gst.Event.new_eos())
+
+    def finish(self, timeout=5):
+        """Ends the file (the muxer writes its index) while the pipeline still plays."""
+        self.end(KINDS)
+        self.file_done.wait(timeout)
+
+    def _count(self, _pad, _info, kind):
+        self.written[kind] += 1
+        return Gst.PadProbeReturn.OK
+
+    def _on_sink_event(self, _pad, info):
+        if info.get_event().type == Gst.EventType.EOS:
+            self.file_done.set()
+        return Gst.PadProbeReturn.OK
+
+
 class LoopbackMedia(Media):
     """`--media loopback`, a TEST MODE: RTP over UDP on 127.0.0.1 straight to the other bots (no bridge)."""
 
@@ -277,7 +362,8 @@ class LoopbackMedia(Media):
         self.peer_media = {}  # nick -> their parsed loopback-media
         parts = []
         for kind in KINDS:
-            chain = send_chain(kind, nick, self.ssrc[kind], args.keyframe_interval, "width=160,height=120,framerate=15/1")
+            chain = send_chain(kind, nick, self.ssrc[kind], PAYLOAD_TYPE[kind], args.keyframe_interval,
+                               "width=160,height=120,framerate=15/1")
             parts.append(f"{chain} ! "
                          f"multiudpsink name=send-{kind} sync=false async=false")
             parts.append(f"udpsrc name=recv-{kind} address=127.0.0.1 port=0 caps=\"{RTP_CAPS[kind]}\" ! "

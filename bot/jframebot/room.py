@@ -28,7 +28,6 @@ CLIENT = "{jabber:client}"
 PROPERTY_PREFIX = CLIENT + "jitsi_participant_"
 DELAY_NS = "urn:xmpp:delay"
 JINGLE = "{urn:xmpp:jingle:1}jingle"
-JINGLE_ERRORS_NS = "urn:xmpp:jingle:errors:1"
 IQ_TIMEOUT = 10
 
 
@@ -151,10 +150,10 @@ class RoomClient(ClientXMPP):
     def send_result(self, iq_id, to):
         self.make_iq_result(iq_id, ito=to).send()
 
-    def send_error(self, iq_id, to, error_type, condition, jingle_condition=None, text=None):
-        iq = self.make_iq_error(iq_id, type=error_type, condition=condition, text=text or "", ito=to)
-        if jingle_condition:
-            iq["error"].xml.append(ET.Element(f"{{{JINGLE_ERRORS_NS}}}{jingle_condition}"))
+    def send_error(self, iq_id, to, error):
+        """An IQ error with `error`, an <error/> element (session.error_element)."""
+        iq = self.make_iq(id=iq_id, ito=to, itype="error")
+        iq.xml.append(error)
         iq.send()
 
     async def leave(self):

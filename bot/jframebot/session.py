@@ -89,6 +89,21 @@ class SessionEnded:
     reason: str
 
 
+STANZA_ERRORS = "urn:ietf:params:xml:ns:xmpp-stanzas"
+
+
+def error_element(error, ns="jabber:client"):
+    """The `<error/>` of the IQ error that answers a ReplyError: RFC 6120 condition, optional text, and the
+    XEP-0166 condition (`urn:xmpp:jingle:errors:1`) as the application-specific condition."""
+    element = ET.Element(q(ns, "error"), {"type": error.type})
+    ET.SubElement(element, q(STANZA_ERRORS, error.condition))
+    if error.text:
+        ET.SubElement(element, q(STANZA_ERRORS, "text")).text = error.text
+    if error.jingle_condition:
+        ET.SubElement(element, q(J.JINGLE_ERRORS, error.jingle_condition))
+    return element
+
+
 # Jingle actions of XEP-0166/0176 this bot does not implement: refused as such, not as malformed.
 NOT_IMPLEMENTED = {
     "content-accept", "content-add", "content-reject", "content-remove", "description-info", "security-info",
@@ -327,11 +342,11 @@ class JingleSession:
         except JingleError:
             return  # not a candidate lib-jitsi-meet could read
         call.queued_local.append(candidate_line)
-        if call.state in (OFFERED, ACTIVE):
-            self._flush_local(call)
+        self._flush_local(call)
 
     def _flush_local(self, call):
-        if not call.queued_local or not call.contents or call.local_transport is None:
+        """Sends the queued candidates once our initiate/accept is out (it sets local_transport)."""
+        if not call.queued_local or call.local_transport is None:
             return
         lines, call.queued_local = call.queued_local, []
         ufrag, pwd, hash_name, fingerprint = call.local_transport

@@ -7,6 +7,8 @@ webrtcbin, a live webrtcbin, and the translation cases of lib-jitsi-meet 01daa07
 which apply to a participant that is not a browser and which were left out, and why).
 """
 
+import copy
+import json
 import re
 import unittest
 import xml.etree.ElementTree as ET
@@ -145,8 +147,8 @@ class Transcript(unittest.TestCase):
         self.assertEqual(
             found,
             [
-                J.Source(1693699000, "audio", "3d42ad98-a0", "3d42ad98-audio-0-1 3c91caa5-61fa-4b78-8afe-454ba33218a6-1",
-                         None),
+                J.Source(1693699000, "audio", "3d42ad98-a0",
+                         "3d42ad98-audio-0-1 3c91caa5-61fa-4b78-8afe-454ba33218a6-1", None),
                 J.Source(610999849, "video", "3d42ad98-v0", "3d42ad98-video-0-1 af11a1ad-0473-486e-b67a-42cc19cb0961-1",
                          None),
                 J.Source(2257280590, "video", "3d42ad98-v0",
@@ -165,7 +167,8 @@ class Transcript(unittest.TestCase):
             lines = [J.candidate_to_sdp(c) for c in candidates]
             self.assertRegex(lines[0], rf"^candidate:\d+ 1 udp 2122260223 127\.0\.0\.1 {port} typ host generation 0$")
             self.assertEqual(
-                lines[1], f"candidate:{tcp_foundation} 1 tcp 1518280447 127.0.0.1 9 typ host tcptype active generation 0"
+                lines[1],
+                f"candidate:{tcp_foundation} 1 tcp 1518280447 127.0.0.1 9 typ host tcptype active generation 0",
             )
             for candidate, line in zip(candidates, lines):
                 back = J.sdp_to_candidate("a=" + line + "\r\n")
@@ -197,6 +200,53 @@ class Transcript(unittest.TestCase):
         self.assertEqual(J.candidate_to_sdp(nice), "candidate:1 1 udp 2015363327 127.0.0.1 40453 typ host generation 0")
 
 
+class Details(unittest.TestCase):
+    """What the recorded call does not show."""
+
+    def test_description_level_rtcp_fb_and_trr_int(self):
+        jingle = S.load_jingle("p2p-session-initiate.xml")
+        desc = J.description_of(J.contents(jingle)[1])
+        ET.SubElement(desc, J.q(J.RTCP_FB, "rtcp-fb"), {"type": "nack"})
+        ET.SubElement(desc, J.q(J.RTCP_FB, "rtcp-fb-trr-int"), {"value": "100"})
+        video = S.sdp_media_lines(J.jingle_to_sdp(jingle))["1"]
+        self.assertIn("a=rtcp-fb:* nack", video)
+        self.assertIn("a=rtcp-fb:* trr-int 100", video)
+        back = J.description_of(J.contents(J.sdp_to_jingle(J.jingle_to_sdp(jingle), "session-initiate", "s", "x"))[1])
+        self.assertEqual([fb.get("type") for fb in back.findall(J.q(J.RTCP_FB, "rtcp-fb"))], ["nack"])
+        self.assertEqual(back.find(J.q(J.RTCP_FB, "rtcp-fb-trr-int")).get("value"), "100")
+
+    def test_bundled_m_line_without_its_own_transport(self):
+        with open(S.DATA + "/webrtcbin-1.22-offer.sdp") as f:
+            sdp = f.read()
+        audio, video = sdp.split("m=video")
+        video = "".join(line + "\r\n" for line in ("m=video" + video).splitlines()
+                        if not line.startswith(("a=ice-", "a=fingerprint:", "a=setup:")))
+        self.assertNotIn("a=ice-pwd", video)
+        jingle = J.sdp_to_jingle(audio + video, "session-initiate", "s", "x")
+        transport = J.contents(jingle)[1].find(J.q(J.ICE_UDP, "transport"))
+        self.assertEqual(transport.get("pwd"), "EPwFWPffr5wdLZ6CKDu46FrYbdX3YvTE")
+        self.assertEqual(transport.find(J.q(J.DTLS, "fingerprint")).get("setup"), "actpass")
+
+    def test_extmap_direction(self):
+        jingle = S.load_jingle("p2p-session-initiate.xml")
+        J.description_of(J.contents(jingle)[0]).find(J.q(J.HDREXT, "rtp-hdrext")).set("senders", "initiator")
+        self.assertIn("a=extmap:1/sendonly urn:ietf:params:rtp-hdrext:ssrc-audio-level", J.jingle_to_sdp(jingle))
+        back = J.sdp_to_jingle(J.jingle_to_sdp(jingle), "session-initiate", "s", "x")
+        self.assertEqual(J.description_of(J.contents(back)[0]).find(J.q(J.HDREXT, "rtp-hdrext")).get("senders"),
+                         "initiator")
+
+    def test_rejected_content_and_directions(self):
+        jingle = S.load_jingle("p2p-session-initiate.xml")
+        audio, video = J.contents(jingle)
+        audio.set("senders", "responder")
+        video.set("senders", "rejected")
+        media = S.sdp_media_lines(J.jingle_to_sdp(jingle))
+        self.assertIn("a=recvonly", media["0"])
+        self.assertTrue(media["1"][0].startswith("m=video 0 "))
+        back = J.sdp_to_jingle(J.jingle_to_sdp(jingle), "session-initiate", "s", "x")
+        self.assertEqual([c.get("senders") for c in J.contents(back)], ["responder", "rejected"])
+
+
 class Webrtcbin(unittest.TestCase):
     """What GStreamer 1.22's webrtcbin writes and reads."""
 
@@ -219,10 +269,14 @@ class Webrtcbin(unittest.TestCase):
         self.assertEqual(
             J.sources(jingle),
             [
-                J.Source(2222, "audio", "bot-a0", "user436365539@host-6f10ba6c webrtctransceiver0", None),
-                J.Source(1111, "video", "bot-v0", "user436365539@host-6f10ba6c webrtctransceiver1", None),
+                J.Source(2222, "audio", "bot-a0", "bot-audio-0-1 webrtctransceiver0-1", None),
+                J.Source(1111, "video", "bot-v0", "bot-video-0-1 webrtctransceiver1-1", None),
             ],
         )
+        # webrtcbin's own stream id (user...@host-..., not an SDP token) stays out; its cname goes along
+        params = J.description_of(audio).iter(J.q(J.SSMA, "parameter"))
+        cnames = [p.get("value") for p in params if p.get("name") == "cname"]
+        self.assertEqual(cnames, ["user436365539@host-6f10ba6c"])
         video_source = J.description_of(video).find(J.q(J.SSMA, "source"))
         self.assertEqual(video_source.get("videoType"), "camera")
         pt = J.description_of(audio).find(J.q(J.RTP, "payload-type"))
@@ -231,7 +285,8 @@ class Webrtcbin(unittest.TestCase):
         self.assertEqual(fbs, [("nack", "pli"), ("ccm", "fir"), ("transport-cc", None)])
         # and back: the SDP of that Jingle is one GStreamer reads, with the same medias and formats
         medias = gst_medias(J.jingle_to_sdp(jingle))
-        self.assertEqual([(m.get_media(), m.get_attribute_val("mid")) for m in medias], [("audio", "0"), ("video", "1")])
+        self.assertEqual([(m.get_media(), m.get_attribute_val("mid")) for m in medias],
+                         [("audio", "0"), ("video", "1")])
 
     def test_answer_to_jingle(self):
         with open(S.DATA + "/webrtcbin-1.22-answer.sdp") as f:
@@ -288,5 +343,254 @@ class Webrtcbin(unittest.TestCase):
             self.assertEqual(fingerprint.get("setup"), "active")
 
 
+def ljm_case(name):
+    """A case of lib-jitsi-meet 01daa07c's own specs, copied as data into ljm-spec-cases.json."""
+    with open(S.DATA + "/ljm-spec-cases.json") as f:
+        return json.load(f)[name]
+
+
+def ljm_jingle(name):
+    """The `<jingle>` (or `<content>`) of a case, whatever wraps it."""
+    root = ET.fromstring(ljm_case(name).strip())
+    return root if root.tag != "iq" else root.find(J.q(J.JINGLE, "jingle"))
+
+
+def descriptions(jingle, media):
+    return [d for d in (J.description_of(c) for c in J.contents(jingle)) if d is not None and d.get("media") == media]
+
+
+def count(jingle, media, tag):
+    return sum(len(d.findall(J.q(J.SSMA, tag))) for d in descriptions(jingle, media))
+
+
+class LjmCases(unittest.TestCase):
+    """lib-jitsi-meet's own translation cases (modules/sdp/SDP.spec.ts, modules/sdp/SampleSdpStrings.ts,
+    modules/xmpp/JingleSessionPC.spec.ts at 01daa07c), as they apply to a participant that is not a browser.
+
+    Applied (each a test below): SDP.spec toJingle (both), the three multi-m-line toJingle cases (source and group
+    counts), fromJingle 'should handle no sources' and 'gets converted to SDP' (the focus session-initiate with
+    candidates inline and several sources), the three jingle2media cases, the six cryptex cases; every SDP of
+    SampleSdpStrings (round trip SDP -> Jingle -> SDP); JingleSessionPC.spec _processSourceAddOrRemove: no sources,
+    a single source, several SSRCs of one source, of several sources, invalid SSRCs, unknown ssrc-group semantics.
+
+    Left out, and why:
+    - SDP.spec multi-m-line toJingle: lib-jitsi-meet folds all m-lines of one media into one content named by media
+      type plus a 'data' content. That is its bridge (Jicofo) mode; the P2P mode the bot speaks names one content
+      per m-line by its mid, and the bot has no SCTP data channel (P2P signals none). The source and group counts
+      of those cases are checked.
+    - 'gets converted to SDP': lib-jitsi-meet's bridge mode renumbers the mids 0..n, adds `a=msid-semantic` and
+      `a=rtcp:1`, and (an artefact of sdp-transform) keeps only the first `a=ssrc` line of each source. The bot
+      keeps the content names as mids (its answer must name the same contents) and every source parameter; every
+      other expected line is checked, media by media.
+    - 'fromJingleWithJSONFormat': Jicofo sends JSON-encoded sources only to clients that announce
+      `http://jitsi.org/json-encoded-sources`; the bot does not, so it always gets `<source>` elements. Its expected
+      SDP is also one m-line per remote source, the browser's Unified Plan layout for the bridge.
+    - 'should parse the mid parameter' / 'leaves mid null': the `mid` parameter of a source is for the bridge's
+      mid-based demultiplexing; BOT-API's Source has no mid (the parameter still goes through jingle_to_sdp).
+    - addMlineForNewSource, updateRemoteSources (SDP.spec) and _recoverWedgedAudioSource, notifyMySSRCUpdate,
+      the in-place ICE restart, content-modify video constraints (JingleSessionPC.spec): how a browser edits its
+      own remote description or talks to the bridge; the bot keeps its SSRC map from SourcesAdded/SourcesRemoved,
+      acknowledges content-modify and sends no session-info (see test_session.py).
+    """
+
+    def test_to_jingle_groups_ssrc_lines_that_are_not_in_order(self):
+        jingle = J.sdp_to_jingle(ljm_case("SDP.spec.ts: toJingle [sdp]"), "session-accept", "temp-sid", "x", "y",
+                                 "responder")
+        self.assertEqual(count(jingle, "video", "source"), 2)
+
+    def test_to_jingle_puts_source_names_as_attributes(self):
+        jingle = J.sdp_to_jingle(ljm_case("SDP.spec.ts: toJingle [sdp]"), "session-accept", "temp-sid", "x", "y",
+                                 "responder")
+        self.assertEqual({s.name for s in J.sources(jingle) if s.media == "audio"}, {"a8f7g30-a0"})
+        self.assertEqual({s.name for s in J.sources(jingle) if s.media == "video"}, {"a8f7g30-v0"})
+
+    def test_to_jingle_for_multiple_m_lines(self):
+        for name, video_sources, audio_sources, video_groups in (
+            ("toJingle for multiple m-lines", 6, 1, 4),
+            ("toJingle for multiple m-lines with recv-only", 12, 1, 8),
+            ("toJingle for multiple m-lines with only recv-only", 0, 0, 0),
+        ):
+            with self.subTest(name):
+                sdp = ljm_case(f"SDP.spec.ts: {name} [sdp]")
+                jingle = J.sdp_to_jingle(sdp, "session-accept", "temp-sid", "x", "y", "responder")
+                self.assertEqual(count(jingle, "video", "source"), video_sources)
+                self.assertEqual(count(jingle, "audio", "source"), audio_sources)
+                self.assertEqual(count(jingle, "video", "ssrc-group"), video_groups)
+                rtp_m_lines = sdp.count("\r\nm=") - sdp.count("m=application")
+                self.assertEqual(len(gst_medias(J.jingle_to_sdp(jingle))), rtp_m_lines)
+
+    def test_from_jingle_handles_no_sources(self):
+        jingle = ljm_jingle("SDP.spec.ts: should handle no sources [xml]")
+        self.assertIn("m=audio", J.jingle_to_sdp(jingle, validate=False))
+        with self.assertRaises(J.JingleError):
+            J.jingle_to_sdp(jingle)  # not a session-initiate the bot could answer
+
+    def test_from_jingle_focus_initiate_with_inline_candidates(self):
+        jingle = ljm_jingle("SDP.spec.ts: gets converted to SDP [xml]")
+        ours = J.jingle_to_sdp(jingle)
+        expected = ljm_case("SDP.spec.ts: gets converted to SDP [expected-sdp]")
+        self.assertIn("\r\na=group:BUNDLE audio video\r\n", ours)
+        ours_media = S.sdp_media_lines(ours)
+        self.assertEqual(list(ours_media), ["audio", "video"])
+        for mid, (name, lines) in zip(("0", "1"), ours_media.items()):
+            wanted = S.sdp_media_lines(expected)[mid]
+            left_out = {"a=rtcp:1 IN IP4 0.0.0.0", f"a=mid:{mid}"}
+            missing = [line for line in wanted if line not in lines and line not in left_out]
+            self.assertEqual(missing, [], name)
+            self.assertIn(f"a=mid:{name}", lines)
+            extra = [line for line in lines if line not in wanted and line != f"a=mid:{name}"]
+            self.assertTrue(all(line.startswith("a=ssrc:") for line in extra), extra)  # the other source parameters
+            self.assertEqual(len([x for x in lines if x.startswith("a=candidate:")]), 2)
+        medias = gst_medias(ours)
+        self.assertEqual([m.get_attribute_val("mid") for m in medias], ["audio", "video"])
+        # the sources, with every parameter, and the rest of the session survive the way back
+        back = J.sdp_to_jingle(ours, "session-initiate", "123", "focus")
+        self.assertEqual(S.canonical(normalised(back)), S.canonical(normalised(jingle)))
+        self.assertEqual([s.msid for s in J.sources(back)], ["mixedmslabel mixedlabelaudio0",
+                                                              "mixedmslabel mixedlabelvideo0"])
+
+    def test_jingle2media(self):
+        for name, expected in (
+            ("should convert basic Jingle content to SDP", [
+                "m=audio 9 UDP/TLS/RTP/SAVPF 111", "a=rtpmap:111 opus/48000/2", "c=IN IP4 0.0.0.0",
+                "a=candidate:1 1 udp 2130706431 192.168.1.1 10000 typ host"]),
+            ("should convert Jingle content with multiple payload types to SDP", [
+                "m=video 9 UDP/TLS/RTP/SAVPF 100 101", "a=rtpmap:100 VP8/90000", "a=rtpmap:101 VP9/90000",
+                "c=IN IP4 0.0.0.0", "a=candidate:1 1 udp 2130706431 192.168.1.1 10000 typ host"]),
+            ("should convert Jingle content with ICE candidates to SDP", [
+                "a=candidate:1 1 udp 2130706431 192.168.1.1 10000 typ host",
+                "a=candidate:2 1 tcp 2130706430 192.168.1.2 10001 typ host"]),
+        ):
+            with self.subTest(name):
+                media = J.content_to_media(ljm_jingle(f"SDP.spec.ts: {name} [xml]"), validate=False)
+                for text in expected:
+                    self.assertIn(text, media)
+
+    def test_cryptex_sdp_to_jingle(self):
+        for name, cryptex in (
+            ('should add cryptex="true" attribute to fingerprints when session has a=cryptex', "true"),
+            ('should add cryptex="true" attribute to fingerprints when media has a=cryptex', "true"),
+            ("should not add cryptex attribute when a=cryptex is not present", None),
+        ):
+            with self.subTest(name):
+                jingle = J.sdp_to_jingle(ljm_case(f"SDP.spec.ts: {name} [sdp]"), "session-accept", "sid1", "x", "y",
+                                         "responder")
+                fingerprint = J.contents(jingle)[0].find(J.q(J.ICE_UDP, "transport")).find(J.q(J.DTLS, "fingerprint"))
+                self.assertEqual((fingerprint.get("cryptex"), fingerprint.get("hash")), (cryptex, "sha-256"))
+
+    def test_cryptex_jingle_to_sdp(self):
+        for name, lines in (
+            ('should add session-level a=cryptex when Jingle fingerprint has cryptex="true"', 1),
+            ('should add session-level a=cryptex only once when multiple fingerprints have cryptex="true"', 1),
+            ("should not add a=cryptex when Jingle fingerprint does not have cryptex attribute", 0),
+        ):
+            with self.subTest(name):
+                sdp = J.jingle_to_sdp(ljm_jingle(f"SDP.spec.ts: {name} [xml]"), validate=False)
+                session = sdp.split("\r\nm=")[0]
+                self.assertEqual(session.count("a=cryptex"), lines)
+                self.assertEqual(sdp.count("a=cryptex"), lines)
+                self.assertIn("a=fingerprint:sha-256 AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:"
+                              "00:11:22:33:44:55:66:77:88:99", sdp)
+
+    def test_sample_sdps_round_trip(self):
+        with open(S.DATA + "/ljm-sample-sdps.json") as f:
+            samples = json.load(f)
+        self.assertEqual(len(samples), 12)
+        for name, sdp in samples.items():
+            with self.subTest(name):
+                jingle = J.sdp_to_jingle(sdp, "session-initiate", "sid", "x")
+                again = J.jingle_to_sdp(jingle)
+                original = S.sdp_media_lines(sdp)
+                translated = S.sdp_media_lines(again)
+                rtp = [mid for mid, lines in original.items() if not lines[0].startswith("m=application")]
+                self.assertEqual(list(translated), rtp)
+                for mid in rtp:
+                    # A payload type is signalled by its rtpmap (lib-jitsi-meet too): some samples offer one
+                    # without rtpmap (rtx 96 in rtxVideoSdpStr), which Jingle cannot name.
+                    mapped = [x.split()[0][len("a=rtpmap:"):] for x in original[mid] if x.startswith("a=rtpmap:")]
+                    fmts = [pt for pt in original[mid][0].split()[3:] if pt in mapped]
+                    for line in original[mid]:
+                        pt = re.match(r"a=(?:rtpmap|fmtp|rtcp-fb):(\S+) ", line)
+                        if pt and pt.group(1) not in fmts + ["*"]:
+                            continue
+                        kept = re.match(r"a=(rtpmap|rtcp-fb|extmap|ssrc|ssrc-group|ice-ufrag|ice-pwd|fingerprint|setup"
+                                        r"|candidate|mid|sendrecv|sendonly|recvonly|inactive|rtcp-mux)\b", line)
+                        if kept:
+                            self.assertIn(normal_line(line), [normal_line(x) for x in translated[mid]], line)
+                        if line.startswith("a=fmtp:"):
+                            self.assertIn(normal_line(line), [normal_line(x) for x in translated[mid]], line)
+                    self.assertEqual(translated[mid][0].split()[3:], fmts)
+                self.assertEqual(len(gst_medias(again)), len(rtp))
+                # and the Jingle of that SDP is the same Jingle again
+                self.assertEqual(S.canonical(J.sdp_to_jingle(again, "session-initiate", "sid", "x"), ["id"]),
+                                 S.canonical(jingle, ["id"]))
+
+    def test_source_add_cases(self):
+        def sources(name):
+            return J.sources(ljm_jingle(f"JingleSessionPC.spec.ts: {name} [xml]"))
+
+        self.assertEqual(sources("should handle no sources"), [])
+        self.assertEqual(sources("should handle a single source"),
+                         [J.Source(1234, "audio", "source1", "stream1", None)])
+        self.assertEqual(
+            sources("should handle multiple ssrcs belonging to the same source"),
+            [J.Source(1234, "video", "source1", "stream1", None), J.Source(5678, "video", "source1", "stream1", None)],
+        )
+        self.assertEqual(
+            [(s.ssrc, s.name, s.msid, s.media)
+             for s in sources("should handle multiple ssrcs belonging to different sources")],
+            [(1234, "source1", "stream1", "video"), (5678, "source1", "stream1", "video"),
+             (4321, "source2", "stream2", "video"), (8765, "source2", "stream2", "video")],
+        )
+        for name in ("should handle multiple ssrcs belonging to the same source",
+                     "should handle multiple ssrcs belonging to different sources"):
+            sdp = J.jingle_to_sdp(ljm_jingle(f"JingleSessionPC.spec.ts: {name} [xml]"), validate=False)
+            self.assertIn("a=ssrc-group:FID 1234 5678\r\n", sdp)
+        invalid = "ignores a source whose ssrc is not a valid 32-bit decimal integer"
+        self.assertEqual([(s.ssrc, s.name) for s in sources(invalid)], [(1234, "ok")])
+        sdp = J.jingle_to_sdp(ljm_jingle(f"JingleSessionPC.spec.ts: {invalid} [xml]"), validate=False)
+        self.assertEqual([x for x in sdp.split("\r\n") if x.startswith("a=ssrc:")],
+                         ["a=ssrc:1234 msid:stream3", "a=ssrc:1234 name:ok"])
+        unknown = "ignores an ssrc-group whose semantics is not a known value"
+        sdp = J.jingle_to_sdp(ljm_jingle(f"JingleSessionPC.spec.ts: {unknown} [xml]"), validate=False)
+        self.assertNotIn("a=ssrc-group", sdp)
+        self.assertEqual(len(sources(unknown)), 2)
+
+
+def normal_line(line):
+    """An SDP line as the translation may rewrite it without changing what it says: fmtp without empty parts and
+    blanks; `a=ssrc` values without the characters lib-jitsi-meet filters; candidates with lower-case protocol
+    and lib-jitsi-meet's default generation."""
+    if line.startswith("a=fmtp:"):
+        pt, _, params = line.partition(" ")
+        return pt + " " + ";".join(p.strip() for p in params.split(";") if p.strip())
+    if line.startswith("a=candidate:"):
+        words = line.split()
+        words[2] = words[2].lower()
+        return " ".join(words) + ("" if "generation" in words else " generation 0")
+    return line
+
+
+def normalised(jingle):
+    """A copy without what the SDP does not carry: description maxptime, the fingerprint's `required`, the
+    candidates' `id` and `network` (lib-jitsi-meet makes them up too), and `channels='1'`, the default."""
+    jingle = copy.deepcopy(jingle)
+    for element in jingle.iter():
+        for attr in ("maxptime", "required", "id", "network"):
+            if element.tag != J.q(J.RTP, "payload-type") or attr != "id":
+                element.attrib.pop(attr, None)
+        if element.tag == J.q(J.RTP, "payload-type") and element.get("channels") is None:
+            element.set("channels", "1")
+    for parent in list(jingle.iter(J.q(J.RTP, "description"))) + list(jingle.iter(J.q(J.RTP, "payload-type"))):
+        children = sorted(parent, key=lambda child: child.tag)  # the order that matters is among equal elements
+        for child in children:
+            parent.remove(child)
+        parent.extend(children)
+    for group in jingle.findall(J.q(J.GROUPING, "group")):  # lib-jitsi-meet's cases put the group last
+        jingle.remove(group)
+        jingle.insert(0, group)
+    return jingle
+
+
 if __name__ == "__main__":
-    S.run(Transcript, Webrtcbin)
+    S.run(Transcript, Details, Webrtcbin, LjmCases)
