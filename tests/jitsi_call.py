@@ -891,7 +891,9 @@ def test(args):
             run = Run(checks, prosody, page, out, extra)
             for phase in PHASES:
                 if not args.phase or phase in args.phase:
+                    began = time.monotonic()
                     getattr(run, phase)()
+                    print(f"-- phase {phase}: {time.monotonic() - began:.1f} s", flush=True)
             run.check_page()
     finally:
         for bot in (run.bots if run else []):
