@@ -718,11 +718,14 @@ class Run:
         followed = sum(int(s.get("ratchets-followed") or 0) for s in peer_streams(summary, web, "video"))
         indexes = {kind: by_key_index(summary, web, kind) for kind in ("video", "audio")}
         failures = {kind: stream_total(summary, web, kind, "failed-after-key") for kind in ("video", "audio")}
+        dropped = {kind: sum(sum((s.get("dropped") or {}).values()) for s in peer_streams(summary, web, kind))
+                   for kind in ("video", "audio")}
         self.check("key change: the bot followed the browser's ratchet and decodes under its rotated key, "
                    "no frame failed",
                    followed >= 1 and all(sum(n for i, n in v.items() if i >= 1) > 0 for v in indexes.values())
                    and not any(failures.values()),
-                   f"ratchets followed {followed}, frames decoded by key index {indexes}, failures {failures}")
+                   f"ratchets followed {followed}, frames decoded by key index {indexes}, failures {failures}, "
+                   f"frames dropped (so lost around the changes) {dropped}")
 
     # -- phase 2 --------------------------------------------------------------------------------------------------
 
