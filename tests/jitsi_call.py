@@ -54,7 +54,7 @@ ROOM = "call"
 # A bot starts the SAS by itself when its id is the smaller of the pair: A's is larger than any page's (the browser
 # starts it), B's smaller (the bot starts it); C's and E's are larger too (the page confirms a SAS only with its sole
 # peer, and starts E's itself).
-NICK = {"A": "ffa1a1a1", "B": "00b2b2b2", "C": "ffc3c3c3", "D": "d4d4d4d4", "E": "ffe5e5e5", "demo": "0b07b07b"}
+NICK = {"A": "fffffffa", "B": "0000000b", "C": "fffffffc", "D": "d4d4d4d4", "E": "fffffffe", "demo": "0b07b07b"}
 HOSTILE_NICK = "f00dbad0"
 
 # Deadlines for conditions: generous, the run normally reaches each in a few seconds.
