@@ -876,6 +876,8 @@ def reexec_in_netns():
 
 def test(args):
     reexec_in_netns()
+    # SIGTERM ends the run through the clean-up below (Chromium runs in a session of its own and would stay).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     rp, Prosody = load_ljm()
     out = args.out or tempfile.mkdtemp(prefix="jitsi-call-")
     shutil.rmtree(out, ignore_errors=True)
