@@ -104,7 +104,8 @@ class Media:
         self.store = GObject.new(GObject.type_from_name("GstJFrameKeyStore"))
         self.pipeline.set_context(self.store.props.context)
         self.lock = threading.Lock()  # guards streams and ssrc_owner (streaming threads read them)
-        self.streams = {}  # ssrc -> Stream
+        self.streams = {}  # ssrc -> its latest Stream
+        self.all_streams = []  # every Stream so far, for the summary (a peer may use an SSRC again in a new call)
         self.ssrc_owner = {}  # ssrc -> nick
         self.sent = {kind: 0 for kind in KINDS}
         self.recorder = Recorder(self.pipeline, args.record) if args.record else None
@@ -192,6 +193,7 @@ class Media:
         # Known to the main thread (which may map the SSRC) only once jframedec has the key store.
         with self.lock:
             self.streams[ssrc] = stream
+            self.all_streams.append(stream)
         pad.link(depay.get_static_pad("sink"))
         GLib.idle_add(self.say_new_stream, stream)
         return stream
@@ -274,7 +276,7 @@ class Media:
     def stream_counts(self):
         """[(participant, kind, counts)] of every incoming stream so far."""
         with self.lock:
-            streams = list(self.streams.values())
+            streams = list(self.all_streams)
         return [(st.participant, st.kind, st.counts()) for st in streams]
 
     def summary(self):
