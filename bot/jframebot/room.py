@@ -137,6 +137,8 @@ class RoomClient(ClientXMPP):
         iq.xml.append(jingle)
 
         def done(future):
+            if future.cancelled():
+                return  # the connection went: nothing will answer
             error = future.exception()
             if error is None:
                 GLib.idle_add(on_response, iq_id, True, None)
