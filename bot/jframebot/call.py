@@ -9,8 +9,10 @@ new one. ICE: host candidates on every local address, loopback included, and no 
 """
 
 import ctypes
+import json
 import re
 import secrets
+import xml.etree.ElementTree as ET
 
 import gi
 
@@ -71,6 +73,12 @@ class CallMedia(Media):
     """`--media webrtc`: the bot's pipeline, to which each call adds its bin."""
 
     request_keyframes = True  # a lost key frame is asked again of the browser (PLI)
+
+    def presence_elements(self):
+        # As lib-jitsi-meet's presence: the sources (named as jingle.py names them) and that none is muted.
+        info = ET.Element("{jabber:client}SourceInfo")
+        info.text = json.dumps({f"{self.nick}-a0": {"muted": False}, f"{self.nick}-v0": {"muted": False}})
+        return (info,)
 
     def is_call_element(self, element):
         # An error inside a call's bin is a warning: it never ends the bot.
