@@ -77,7 +77,7 @@ class CallMedia(Media):
     def presence_elements(self):
         # As lib-jitsi-meet's presence: the sources (named as jingle.py names them) and that none is muted.
         info = ET.Element("{jabber:client}SourceInfo")
-        info.text = json.dumps({f"{self.nick}-a0": {"muted": False}, f"{self.nick}-v0": {"muted": False}})
+        info.text = json.dumps({f"{self.nick}-{s}0": {"muted": False} for s in "av"}, separators=(",", ":"))
         return (info,)
 
     def is_call_element(self, element):
