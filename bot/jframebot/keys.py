@@ -14,8 +14,8 @@ from gi.repository import GLib
 from .room import E2EE_FEATURE
 from .util import say, warn
 
-# lib-jitsi-meet's own SAS confirmation waits as a person would; confirming inside the sas-ready handler would
-# send sas-mac ahead of the responder's sas-key (shared/ljm README, Quirks).
+# --confirm-sas confirms a little later, as a person would: lib-jitsi-meet's responder reports the SAS before it sends
+# its own sas-key, so a confirmation at once would send our sas-mac ahead of it and the initiator's MAC would fail.
 CONFIRM_DELAY_MS = 500
 
 
