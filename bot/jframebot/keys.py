@@ -14,8 +14,8 @@ from gi.repository import GLib
 from .room import E2EE_FEATURE
 from .util import say, warn
 
-# --confirm-sas confirms a little later, as a person would: lib-jitsi-meet's responder reports the SAS before it sends
-# its own sas-key, so a confirmation at once would send our sas-mac ahead of it and the initiator's MAC would fail.
+# --confirm-sas confirms a little later, as a person would: a responder may report the SAS before its own sas-key
+# is out (lib-jitsi-meet's OlmAdapter does), and a sas-mac sent at once would overtake it; the initiator then fails.
 CONFIRM_DELAY_MS = 500
 
 
