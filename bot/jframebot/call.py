@@ -9,8 +9,10 @@ new one. ICE: host candidates on every local address, loopback included, and no 
 """
 
 import ctypes
+import json
 import re
 import secrets
+import xml.etree.ElementTree as ET
 
 import gi
 
@@ -72,6 +74,12 @@ class CallMedia(Media):
 
     request_keyframes = True  # a lost key frame is asked again of the browser (PLI)
 
+    def presence_elements(self):
+        # As lib-jitsi-meet's presence: the sources (named as jingle.py names them) and that none is muted.
+        info = ET.Element("{jabber:client}SourceInfo")
+        info.text = json.dumps({f"{self.nick}-{s}0": {"muted": False} for s in "av"}, separators=(",", ":"))
+        return (info,)
+
     def is_call_element(self, element):
         # An error inside a call's bin is a warning: it never ends the bot.
         while element is not None:
@@ -98,6 +106,7 @@ class CallBin:
         self.webrtc.connect("on-ice-candidate", self.on_ice_candidate)
         self.webrtc.connect("pad-added", self.on_pad_added)
         self.webrtc.connect("notify::connection-state", self.on_connection_state)
+        self.ssrc = {kind: secrets.randbits(32) for kind in KINDS}  # new ones for each call, as browsers do
         self.key_frame_pad = None  # the video encrypter's sink: force-key-unit requests go up from there
         # Audio first: the m-lines follow the order of the sink pads.
         for kind in ("audio", "video"):
@@ -118,7 +127,7 @@ class CallBin:
 
     def add_sender(self, kind, payload_type):
         name = self.bin.get_name()
-        ssrc = self.call.ssrc[kind]
+        ssrc = self.ssrc[kind]
         chain = send_chain(kind, self.call.bot.nick, ssrc, payload_type, self.args.keyframe_interval, name=name)
         # The caps are also the transceiver's codec preferences: the offer or answer has the SSRC and mid
         # before the first frame comes.
@@ -217,7 +226,6 @@ class Call:
         self.bot, self.media, self.room, self.args = bot, bot.media, bot.room, bot.args
         self.session = None  # once joined: the session needs the own JIDs
         self.bin = None
-        self.ssrc = {kind: secrets.randbits(32) for kind in KINDS}
         self.sessions_started = 0
         self.sessions_ended = 0
         self.key_frame_requests = 0  # from the peer (PLI, FIR), all calls

@@ -50,17 +50,16 @@ class Bot:
         self.joined = False
         self.properties = {}  # jitsi_participant_* of the own presence, from jframeolm's set-presence
         self.room = Room(self, args.server, args.domain, args.room, self.nick)
-        self.media = self.make_media()
-        self.keys = Keys(self.media.olm, self.nick, args)
         self.call = None
+        if args.media == "webrtc":
+            from . import call  # GstWebRTC and libnice: only for calls
 
-    def make_media(self):
-        kind = {"none": media_module.Media, "loopback": media_module.LoopbackMedia}.get(self.args.media)
-        if kind is None:
-            from .call import CallMedia
-
-            kind = CallMedia
-        return kind(self.nick, self.args, self.on_element_message, self.on_fatal)
+            self.media = call.CallMedia(self.nick, args, self.on_element_message, self.on_fatal)
+            self.call = call.Call(self)
+        else:
+            media = media_module.LoopbackMedia if args.media == "loopback" else media_module.Media
+            self.media = media(self.nick, args, self.on_element_message, self.on_fatal)
+        self.keys = Keys(self.media.olm, self.nick, args)
 
     # ---- set-up -------------------------------------------------------------------------------
 
@@ -72,10 +71,6 @@ class Bot:
         # As lib-jitsi-meet's setEnabled(true): presence e2ee.enabled, sessions, own key.
         olm.set_property("enabled", self.keys.enabled)
         self.media.play()
-        if self.args.media == "webrtc":
-            from .call import Call
-
-            self.call = Call(self)
         self.send_presence()
         self.room.join(self.args.timeout, self.on_join_done)
         for signum in (signal.SIGINT, signal.SIGTERM):

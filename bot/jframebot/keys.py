@@ -14,8 +14,8 @@ from gi.repository import GLib
 from .room import E2EE_FEATURE
 from .util import say, warn
 
-# lib-jitsi-meet's own SAS confirmation waits as a person would; confirming inside the sas-ready handler would
-# send sas-mac ahead of the responder's sas-key (shared/ljm README, Quirks).
+# --confirm-sas confirms a little later, as a person would: a responder may report the SAS before its own sas-key
+# is out (lib-jitsi-meet's OlmAdapter does), and a sas-mac sent at once would overtake it; the initiator then fails.
 CONFIRM_DELAY_MS = 500
 
 

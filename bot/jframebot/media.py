@@ -44,6 +44,15 @@ def send_chain(kind, nick, ssrc, payload_type, keyframe_interval, video="width=3
     return f"{source}jframeenc name={name}-{kind}-enc participant={nick} ! {payloader} ssrc={ssrc} pt={payload_type}"
 
 
+DROP_REASONS = ("no-key", "unknown-key-index", "authentication-failed", "malformed")
+
+
+def drops(decrypter):
+    """{reason: frames} jframedec dropped."""
+    stats = decrypter.get_property("stats")
+    return {reason: stats.get_value("dropped-" + reason) for reason in DROP_REASONS}
+
+
 class Stream:
     """One incoming RTP stream (one SSRC): its decrypting and decoding branch and its counts. The
     counts change in the streaming thread, where one frame goes through jframedec at a time."""
@@ -60,13 +69,13 @@ class Stream:
         self.last_key_index = None
         # Set when the sender left (its keys go): frames after that are no decryption failures.
         self.sender_left = False
-        self.at_leave = None  # (frames_in, decrypted) before the first frame after the sender left
-        self.stats = None  # jframedec's last stats, kept when the branch goes
+        # (frames_in, decrypted, frames jframedec dropped) before the first frame after the sender left
+        self.at_leave = None
 
     def counts(self):
-        frames_in, decrypted = self.at_leave or (self.frames_in, self.decrypted)
+        dropped = drops(self.decrypter)
+        frames_in, decrypted, dropped_total = self.at_leave or (self.frames_in, self.decrypted, sum(dropped.values()))
         first = self.in_at_first_decrypt
-        stats = self.decrypter.get_property("stats") if self.decrypter else self.stats
         return {
             "ssrc": self.ssrc,
             "frames-in": self.frames_in,
@@ -74,13 +83,13 @@ class Stream:
             "decoded": self.decoded,
             # Frames dropped while no key had worked yet on this stream (keys not in yet).
             "dropped-before-key": frames_in if first is None else first - 1,
-            # Frames dropped after the stream's first decrypted frame, while the sender was here.
-            "failed-after-key": 0 if first is None else frames_in - first + 1 - decrypted,
+            # Frames jframedec dropped after the stream's first decrypted frame, while the sender was here (every frame
+            # before that one was dropped; a frame on its way when the call ended is no failure).
+            "failed-after-key": 0 if first is None else max(0, dropped_total - (first - 1)),
             "dropped-after-leave": (self.frames_in - frames_in) - (self.decrypted - decrypted),
             "by-key-index": {str(k): v for k, v in sorted(self.by_key_index.items())},
-            "ratchets-followed": stats.get_value("ratchets") if stats else 0,
-            "dropped": {f: stats.get_value("dropped-" + f) for f in
-                        ("no-key", "unknown-key-index", "authentication-failed", "malformed")} if stats else {},
+            "ratchets-followed": self.decrypter.get_property("stats").get_value("ratchets"),
+            "dropped": dropped,
         }
 
 
@@ -104,7 +113,8 @@ class Media:
         self.store = GObject.new(GObject.type_from_name("GstJFrameKeyStore"))
         self.pipeline.set_context(self.store.props.context)
         self.lock = threading.Lock()  # guards streams and ssrc_owner (streaming threads read them)
-        self.streams = {}  # ssrc -> Stream
+        self.streams = {}  # ssrc -> its latest Stream
+        self.all_streams = []  # every Stream so far, for the summary (a peer may use an SSRC again in a new call)
         self.ssrc_owner = {}  # ssrc -> nick
         self.sent = {kind: 0 for kind in KINDS}
         self.recorder = Recorder(self.pipeline, args.record) if args.record else None
@@ -192,6 +202,7 @@ class Media:
         # Known to the main thread (which may map the SSRC) only once jframedec has the key store.
         with self.lock:
             self.streams[ssrc] = stream
+            self.all_streams.append(stream)
         pad.link(depay.get_static_pad("sink"))
         GLib.idle_add(self.say_new_stream, stream)
         return stream
@@ -229,7 +240,7 @@ class Media:
 
     def count_in(self, _pad, info, stream):
         if stream.sender_left and stream.at_leave is None:
-            stream.at_leave = (stream.frames_in, stream.decrypted)
+            stream.at_leave = (stream.frames_in, stream.decrypted, sum(drops(stream.decrypter).values()))
         stream.frames_in += 1
         buffer = info.get_buffer()
         size = buffer.get_size()
@@ -274,7 +285,7 @@ class Media:
     def stream_counts(self):
         """[(participant, kind, counts)] of every incoming stream so far."""
         with self.lock:
-            streams = list(self.streams.values())
+            streams = list(self.all_streams)
         return [(st.participant, st.kind, st.counts()) for st in streams]
 
     def summary(self):

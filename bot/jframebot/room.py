@@ -13,6 +13,8 @@ import xml.etree.ElementTree as ET
 
 from gi.repository import GLib
 
+from .util import warn
+
 # Debian's slixmpp warns at import that it uses the pure-Python stringprep: nothing to act on.
 logging.getLogger("slixmpp.stringprep").setLevel(logging.ERROR)
 from slixmpp import ClientXMPP  # noqa: E402
@@ -137,6 +139,8 @@ class RoomClient(ClientXMPP):
         iq.xml.append(jingle)
 
         def done(future):
+            if future.cancelled():
+                return  # the connection went: nothing will answer
             error = future.exception()
             if error is None:
                 GLib.idle_add(on_response, iq_id, True, None)
@@ -211,8 +215,15 @@ class Room:
 
     def call(self, method, *args):
         """Runs RoomClient.`method` on the client's loop."""
+
+        def run():
+            try:
+                getattr(self.client, method)(*args)
+            except Exception as error:  # a stanza for a connection that is gone: the server-gone path reports it
+                warn(f"could not send ({method}): {error}")
+
         if self.client is not None:
-            self.loop.call_soon_threadsafe(lambda: getattr(self.client, method)(*args))
+            self.loop.call_soon_threadsafe(run)
 
     def set_presence(self, children, joined):
         """The presence children from now on; sent at once once joined (before, the join presence takes them)."""
