@@ -341,7 +341,7 @@ class Page:
 def frames_lost_around(page, nick, t, window=2.0):
     """About how many of `nick`'s video frames the browser lost around time t: the decode rate of the `window` seconds
     before t, projected over the samples up to `window` seconds after it, against what was decoded then. Returns
-    (lost, decoded in the window before, decoded in the window after) or None without samples."""
+    (lost, decode rate before, decode rate after, in frames per second) or None without samples."""
     samples = [(when, page.decoded(nick, report)) for when, report in page.history]
     before = [x for x in samples if x[0] <= t - window] or samples[:1]
     at = [x for x in samples if x[0] <= t]
@@ -349,8 +349,8 @@ def frames_lost_around(page, nick, t, window=2.0):
     if not before or not at or not after or at[-1][0] <= before[-1][0]:
         return None
     (t0, d0), (t1, d1), (t2, d2) = before[-1], at[-1], after[-1]
-    expected = (d1 - d0) / (t1 - t0) * (t2 - t1)
-    return max(0, round(expected - (d2 - d1))), d1 - d0, d2 - d1
+    rate_before, rate_after = (d1 - d0) / (t1 - t0), (d2 - d1) / (t2 - t1)
+    return max(0, round((rate_before - rate_after) * (t2 - t1))), rate_before, rate_after
 
 
 # ---- hostile Jingle from a plain occupant -----------------------------------------------------------------------
@@ -723,8 +723,8 @@ class Run:
                  for name, t in changes.items()}
         self.check("key change: the browser kept decoding the bot's video across the ratchet and the rotation",
                    len(changes) == 2 and all(n >= FRAMES_AFTER_CHANGE for n in after.values()),
-                   "; ".join(f"{name}: {after[name]} decoded after it, about {lost[name][0]} lost ({lost[name][1]} "
-                             f"decoded in the 2 s before, {lost[name][2]} in the 2 s after)"
+                   "; ".join(f"{name}: {after[name]} decoded after it, about {lost[name][0]} lost (decoding at "
+                             f"{lost[name][1]:.1f}/s before it, {lost[name][2]:.1f}/s after)"
                              if lost.get(name) else f"{name}: no figures" for name in changes))
 
     def check_key_change_decoding(self, bot, summary):
