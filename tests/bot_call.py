@@ -135,9 +135,9 @@ def main():
         return ok
 
     extra = shlex.split(os.environ.get("BOT_CALL_ARGS", ""))
-    record = os.path.join(tempfile.mkdtemp(prefix="bot-call-"), "call.webm")
     bots = {}
-    with LocalProsody() as server:
+    with LocalProsody() as server, tempfile.TemporaryDirectory(prefix="bot-call-") as scratch:
+        record = os.path.join(scratch, "call.webm")
         try:
             a = bots["A"] = Bot("A", server.port, ["--call", "--record", record] + extra)
             b = bots["B"] = Bot("B", server.port, extra)

@@ -40,12 +40,17 @@ def rtp_caps(kind, payload_type, extra=""):
     return caps + extra
 
 
-def payload_types(sdp):
-    """{kind: payload type} of VP8 and Opus in a remote offer (lib-jitsi-meet: 96 and 111)."""
+def offered(sdp):
+    """{kind: (mid, payload type)} of the first audio and video m-line of a remote offer, for Opus and VP8: what
+    the answer's senders must use (lib-jitsi-meet peer to peer: '0' and 111, '1' and 96; a focus names its
+    contents 'audio' and 'video')."""
     found = {}
-    for kind in KINDS:
-        match = re.search(rf"^a=rtpmap:(\d+) {ENCODING[kind]}/", sdp, re.MULTILINE | re.IGNORECASE)
-        found[kind] = int(match.group(1)) if match else PAYLOAD_TYPE[kind]
+    for media in re.split(r"^(?=m=)", sdp, flags=re.MULTILINE)[1:]:
+        kind = media[2:7]
+        mid = re.search(r"^a=mid:(\S+)", media, re.MULTILINE)
+        rtpmap = re.search(rf"^a=rtpmap:(\d+) {ENCODING.get(kind, '-')}/", media, re.MULTILINE | re.IGNORECASE)
+        if kind in KINDS and kind not in found and mid and rtpmap:
+            found[kind] = (mid.group(1), int(rtpmap.group(1)))
     return found
 
 
@@ -92,7 +97,7 @@ class CallMedia(Media):
 class CallBin:
     """One session's webrtcbin and its senders and receivers, in the bot's pipeline."""
 
-    def __init__(self, call, peer, payload_type=PAYLOAD_TYPE):
+    def __init__(self, call, peer, senders=None):
         self.call, self.peer, self.media, self.args = call, peer, call.media, call.bot.args
         self.bin = Gst.Bin.new(f"call-{call.sessions_started + 1}")
         self.webrtc = Gst.ElementFactory.make("webrtcbin", "webrtc")
@@ -109,8 +114,10 @@ class CallBin:
         self.ssrc = {kind: secrets.randbits(32) for kind in KINDS}  # new ones for each call, as browsers do
         self.key_frame_pad = None  # the video encrypter's sink: force-key-unit requests go up from there
         # Audio first: the m-lines follow the order of the sink pads.
+        senders = senders or {kind: (MID[kind], PAYLOAD_TYPE[kind]) for kind in KINDS}
         for kind in ("audio", "video"):
-            self.add_sender(kind, payload_type[kind])
+            if kind in senders:
+                self.add_sender(kind, *senders[kind])
         self.media.count_sent(self.bin, prefix=self.bin.get_name())
         self.media.pipeline.add(self.bin)
         self.bin.sync_state_with_parent()
@@ -125,13 +132,13 @@ class CallBin:
             if "%" not in ip and address.set_from_string(ip):  # not link-local (scoped) IPv6
                 nice.add_local_address(address)
 
-    def add_sender(self, kind, payload_type):
+    def add_sender(self, kind, mid, payload_type):
         name = self.bin.get_name()
         ssrc = self.ssrc[kind]
         chain = send_chain(kind, self.call.bot.nick, ssrc, payload_type, self.args.keyframe_interval, name=name)
         # The caps are also the transceiver's codec preferences: the offer or answer has the SSRC and mid
         # before the first frame comes.
-        caps = rtp_caps(kind, payload_type, f",ssrc=(uint){ssrc},a-mid=(string){MID[kind]}")
+        caps = rtp_caps(kind, payload_type, f",ssrc=(uint){ssrc},a-mid=(string){mid}")
         sender = Gst.parse_bin_from_description(f"{chain} ! capsfilter caps=\"{caps}\"", True)
         sender.set_name(f"{name}-send-{kind}")
         self.bin.add(sender)
@@ -307,7 +314,7 @@ class Call:
                 self.bin = CallBin(self, nick_of(event.peer))
                 self.bin.offer()
             elif isinstance(event, RemoteOffer):
-                self.bin = CallBin(self, nick_of(event.peer), payload_types(event.sdp))
+                self.bin = CallBin(self, nick_of(event.peer), offered(event.sdp))
                 self.bin.answer(event.sdp)
             elif isinstance(event, RemoteAnswer) and self.bin is not None:
                 self.bin.set_description("set-remote-description", event.sdp, GstWebRTC.WebRTCSDPType.ANSWER)
