@@ -64,6 +64,8 @@ enum Item {
 #[derive(Clone, Copy, Default)]
 struct Phase {
     ms: f64,
+    /// CPU time of this thread, which runs every participant.
+    cpu_ms: f64,
     messages: u64,
     presences: u64,
     /// Time-outs handled because the room went quiet with someone still waiting.
@@ -226,11 +228,31 @@ impl Room {
 
     fn timed(&mut self, run: impl FnOnce(&mut Room)) -> Phase {
         self.phase = Phase::default();
-        let start = Instant::now();
+        let (start, cpu_start) = (Instant::now(), thread_cpu_ns());
         run(self);
         self.phase.ms = start.elapsed().as_secs_f64() * 1e3;
+        self.phase.cpu_ms = (thread_cpu_ns() - cpu_start) as f64 / 1e6;
         self.phase
     }
+}
+
+#[repr(C)]
+struct Timespec {
+    seconds: i64,
+    nanoseconds: i64,
+}
+
+unsafe extern "C" {
+    fn clock_gettime(clock: i32, time: *mut Timespec) -> i32;
+}
+
+/// CPU time of this thread, ns (Linux's CLOCK_THREAD_CPUTIME_ID).
+fn thread_cpu_ns() -> u64 {
+    const CLOCK_THREAD_CPUTIME_ID: i32 = 3;
+    let mut time = Timespec { seconds: 0, nanoseconds: 0 };
+    // SAFETY: `time` is a valid timespec for the call to fill.
+    let _ = unsafe { clock_gettime(CLOCK_THREAD_CPUTIME_ID, &mut time) };
+    time.seconds as u64 * 1_000_000_000 + time.nanoseconds as u64
 }
 
 struct Row {
@@ -303,7 +325,7 @@ fn reference(sizes: &[usize]) -> Option<serde_json::Value> {
 }
 
 fn phase_json(phase: &Phase) -> serde_json::Value {
-    serde_json::json!({ "ms": phase.ms, "messages": phase.messages, "presences": phase.presences,
+    serde_json::json!({ "ms": phase.ms, "cpu_ms": phase.cpu_ms, "messages": phase.messages, "presences": phase.presences,
         "timeouts": phase.timeouts, "errors": phase.errors })
 }
 
@@ -330,31 +352,40 @@ fn main() {
     let ref_of = |n: usize| ref_rows.iter().find(|r| r["n"].as_u64() == Some(n as u64));
     println!("\nOlm key exchange, N participants in one process (ours: the sans-I/O core; reference: lib-jitsi-meet's");
     println!("OlmAdapter with libolm in Node), until everyone holds everyone's key:");
-    println!("| N | phase | ours ms | reference ms | reference / ours | messages (ours / reference) | timeouts |");
-    println!("| --- | --- | --- | --- | --- | --- | --- |");
+    println!(
+        "| N | phase | ours: ms, CPU ms | reference: ms, CPU ms | reference / ours (CPU) | messages (ours / reference) |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- |");
     for row in &rows {
-        for (name, phase) in [("all joined", &row.joined), ("one left", &row.left), ("one joined", &row.rejoined)] {
-            let theirs = ref_of(row.n).map(|r| {
-                &r[match name {
-                    "all joined" => "joined",
-                    "one left" => "left",
-                    _ => "rejoined",
-                }]
-            });
-            let ref_ms = theirs.and_then(|t| t["ms"].as_f64());
+        for (key, name, phase) in [
+            ("joined", "all joined", &row.joined),
+            ("left", "one left", &row.left),
+            ("rejoined", "one joined", &row.rejoined),
+        ] {
+            let theirs = ref_of(row.n).map(|r| &r[key]);
+            let figure = |name: &str| theirs.and_then(|t| t[name].as_f64());
+            let (ref_ms, ref_cpu) = (figure("ms"), figure("cpu_ms"));
             let ref_messages = theirs.and_then(|t| t["messages"].as_u64());
             println!(
-                "| {} | {name} | {:.1} | {} | {} | {} / {} | {} |",
+                "| {} | {name} | {:.1}, {:.1} | {} | {} | {} / {} |",
                 row.n,
                 phase.ms,
-                ref_ms.map_or("-".into(), |ms| format!("{ms:.1}")),
-                ref_ms.map_or("-".into(), |ms| format!("{:.1}", ms / phase.ms)),
+                phase.cpu_ms,
+                match (ref_ms, ref_cpu) {
+                    (Some(ms), Some(cpu)) => format!("{ms:.1}, {cpu:.1}"),
+                    _ => "-".into(),
+                },
+                ref_cpu.map_or("-".into(), |cpu| format!("{:.1}", cpu / phase.cpu_ms)),
                 phase.messages,
                 ref_messages.map_or("-".into(), |m| m.to_string()),
-                phase.timeouts,
             );
         }
     }
+    let (timeouts, errors): (u64, u64) = rows
+        .iter()
+        .flat_map(|r| [&r.joined, &r.left, &r.rejoined])
+        .fold((0, 0), |(t, e), p| (t + p.timeouts, e + p.errors));
+    println!("ours: {timeouts} time-out steps, {errors} error outputs in all phases");
     println!("\n| N | ours: heap per participant | per peer held | reference: memory per participant |");
     println!("| --- | --- | --- | --- |");
     for row in &rows {
