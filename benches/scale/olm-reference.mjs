@@ -129,7 +129,9 @@ async function room(n) {
         // The MUC sends the newcomer everyone's presence.
         for (const m of members) {
             for (const [ name, node ] of m.conf._presence) {
-                net.queue.push({ type: 'presence', from: m.id, to: id, name, value: node.value ? String(node.value) : undefined });
+                const value = node.value ? String(node.value) : undefined;
+
+                net.queue.push({ type: 'presence', from: m.id, to: id, name, value });
             }
         }
         net.schedule();
@@ -238,7 +240,8 @@ for (const n of sizes) {
     }
     const row = JSON.parse(out.trim().split('\n').pop());
 
-    process.stderr.write(`reference: N=${n} all joined ${row.joined.ms.toFixed(0)} ms (complete: ${row.joined.complete})\n`);
+    process.stderr.write(`reference: N=${n} all joined ${row.joined.ms.toFixed(0)} ms`
+        + ` (complete: ${row.joined.complete})\n`);
     rows.push(row);
 }
 console.log(JSON.stringify({ rows, reached: rows.length ? rows[rows.length - 1].n : 0, budget_s: budgetS }));
