@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-"""A room on a local Prosody: jitsi-room-bot participants exchange keys through jframeolm over real XMPP
-stanzas and decrypt and decode each other's media.
+"""A room on a local Prosody: jframebot participants (bot/jframebot, in its --media loopback test mode) exchange
+keys through jframeolm over real XMPP stanzas and decrypt and decode each other's media.
 
 Run by tests/xmpp_room.rs (`cargo test`) with GST_PLUGIN_PATH set to the plugin just built. By hand:
 
@@ -44,7 +44,7 @@ from slixmpp.xmlstream import ElementBase, register_stanza_plugin  # noqa: E402
 from slixmpp.xmlstream.handler import Callback  # noqa: E402
 from slixmpp.xmlstream.matcher import StanzaPath  # noqa: E402
 
-BOT = os.path.join(ROOT, "examples", "jitsi-room-bot.py")
+BOT_PACKAGE = os.path.join(ROOT, "bot")
 PYTHON = "/usr/bin/python3"
 ROOM_NAME = "e2ee-test"
 # Fixed ids, ordered as lib-jitsi-meet orders them (string <): the smaller one starts the Olm session.
@@ -101,14 +101,17 @@ class Checks:
 
 
 class BotProcess:
-    """One examples/jitsi-room-bot.py, its output collected line by line. Were this script killed, the
+    """One jframebot (`python3 -m jframebot`), its output collected line by line. Were this script killed, the
     bot would still end: Prosody dies with this script, and a bot exits when its server goes away."""
 
     def __init__(self, label, port, extra_args):
         self.label, self.nick = label, NICKS[label]
-        command = [PYTHON, BOT, "--server", f"127.0.0.1:{port}", "--room", f"{ROOM_NAME}@muc.localhost",
+        # --media loopback: the bots' test mode, media straight to each other over UDP (no Jingle, no bridge).
+        command = [PYTHON, "-m", "jframebot", "--media", "loopback", "--server", f"127.0.0.1:{port}",
+                   "--room", f"{ROOM_NAME}@muc.localhost",
                    "--nick", self.nick, "--debounce", "0.3", "--confirm-sas", "--json"] + extra_args
-        self.proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        env = dict(os.environ, PYTHONPATH=BOT_PACKAGE)
+        self.proc = subprocess.Popen(command, env=env, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True, bufsize=1)
         self.lines = []
         self.changed = threading.Condition()
