@@ -364,3 +364,42 @@ fn ten_thousand_random_messages() {
         message(a, &json);
     }
 }
+
+/// A session-ack that decrypts but whose key-info is malformed is refused and uses up nothing: the
+/// one-time key of the session-init is still there for a good session-ack afterwards.
+#[test]
+fn a_session_ack_with_a_malformed_key_info_uses_up_no_one_time_key() {
+    use vodozemac::Curve25519PublicKey;
+    use vodozemac::olm::{Account, OlmMessage, SessionConfig};
+    let peer = Account::new();
+    let mut a = Participant::new("a1").expect("a participant");
+    a.peer_joined("b2", true);
+    a.handle_presence("b2", "e2ee.idKey.curve25519", Some(&peer.curve25519_key().to_base64()), 0);
+    a.handle_presence("b2", "e2ee.idKey.ed25519", Some(&peer.ed25519_key().to_base64()), 0);
+    a.enable(0);
+    let init = std::iter::from_fn(|| a.poll_event())
+        .find_map(|e| match e {
+            Event::SendMessage { to, json } if to == "b2" => Some(json),
+            _ => None,
+        })
+        .expect("a session-init to b2");
+    let init: serde_json::Value = serde_json::from_str(&init).expect("JSON");
+    let data = &init["olm"]["data"];
+    let key = |name: &str| Curve25519PublicKey::from_base64(data[name].as_str().expect("a key")).expect("a key");
+    let uuid = data["uuid"].as_str().expect("a uuid");
+    let ack = |plaintext: &str| {
+        let mut session =
+            peer.create_outbound_session(SessionConfig::version_1(), key("idKey"), key("otKey")).expect("a session");
+        let OlmMessage::PreKey(message) = session.encrypt(plaintext.as_bytes()).expect("encrypts") else {
+            panic!("a first message is a pre-key message")
+        };
+        format!(
+            "{{\"type\":\"olm\",\"olm\":{{\"type\":\"session-ack\",\"data\":{{\"ciphertext\":{{\"type\":0,\
+             \"body\":\"{}\"}},\"uuid\":\"{uuid}\"}}}}}}",
+            message.to_base64()
+        )
+    };
+    message(&mut a, &ack("not a key-info"));
+    a.handle_message("b2", &ack("{}"), 0);
+    assert!(a.has_session("b2"), "the good session-ack found its one-time key");
+}

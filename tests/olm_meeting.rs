@@ -43,6 +43,27 @@ fn two_participants_exchange_keys_both_ways() {
     assert!(room.errors("a1").is_empty() && room.errors("b2").is_empty(), "{:?}", room.errors("a1"));
 }
 
+/// Everyone turns E2EE on at once (a room where it gets enabled): a peer's `e2ee.enabled` that
+/// arrives while we wait for sessions is answered after our key is made, with that key, so every
+/// key-info is acked and nothing is left to time out.
+#[test]
+fn enabling_at_once_leaves_no_request_to_time_out() {
+    let ids = ["a1", "b2", "c3"];
+    let mut room = Room::new(&ids);
+    for id in ids {
+        room.member(id).enable(0);
+    }
+    room.run();
+    assert_keys_everywhere(&room);
+    for id in ids {
+        assert_eq!(room.member(id).next_deadline(), None, "{id} waits for nothing");
+    }
+    room.advance(REQUEST_TIMEOUT_MS + SESSION_WAIT_MS);
+    for id in ids {
+        assert!(room.errors(id).is_empty(), "{id}: {:?}", room.errors(id));
+    }
+}
+
 #[test]
 fn three_participants_late_join_ratchets_and_leave_rotates() {
     let mut room = enabled_room(&["a1", "b2"]);

@@ -549,6 +549,13 @@ impl Participant {
     fn finish_enabling(&mut self, now: u64) {
         let deferred: Vec<String> =
             self.peers.iter().filter(|(_, p)| p.key_info_after_enabling).map(|(id, _)| id.clone()).collect();
+        // The key first: the deferred key-infos carry it, as the reference's do (they wait for
+        // `initSessions`, after which `updateKey` sets the key). Sent before, they carried `{}`,
+        // which is never acked, and each of them timed out.
+        match random_bytes::<32>() {
+            Ok(bytes) => self.distribute(Some(MediaKey::from_bytes(*bytes)), false, now),
+            Err(error) => self.reject(None, error),
+        }
         for id in deferred {
             if let Ok(peer) = self.peer(&id) {
                 peer.key_info_after_enabling = false;
@@ -556,10 +563,6 @@ impl Participant {
             if let Err(error) = self.session_then_key_info(&id, now) {
                 self.reject(Some(&id), error);
             }
-        }
-        match random_bytes::<32>() {
-            Ok(bytes) => self.distribute(Some(MediaKey::from_bytes(*bytes)), false, now),
-            Err(error) => self.reject(None, error),
         }
     }
 

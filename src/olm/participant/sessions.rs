@@ -53,16 +53,24 @@ impl Participant {
             return Err(field("olm.data.ciphertext.type", "a session-ack carries a pre-key message (0)"));
         };
         let identity_key = self.presence_identity(from, pre_key.identity_key())?;
-        // On a copy: the one-time key is used up only if the whole message is good.
-        let mut account = Account::from_pickle(self.account.pickle());
-        let created =
-            account.create_inbound_session(SessionConfig::version_1(), identity_key, pre_key).map_err(|e| match e {
+        // The one-time key is used up only once the whole message is good: vodozemac removes it
+        // only after decrypting, and a key-info refused after that restores the account. (A copy
+        // of the account for every ack rebuilt each pending one-time key: O(N) per ack.)
+        let before = self.account.pickle();
+        let created = self.account.create_inbound_session(SessionConfig::version_1(), identity_key, pre_key).map_err(
+            |e| match e {
                 SessionCreationError::MismatchedIdentityKey(..) => Error::IdentityKeyMismatch,
                 other => Error::Olm(other.to_string()),
-            })?;
+            },
+        )?;
         let plaintext = Zeroizing::new(created.plaintext);
-        let info = messages::parse_key_info(&plaintext)?;
-        self.account = account;
+        let info = match messages::parse_key_info(&plaintext) {
+            Ok(info) => info,
+            Err(error) => {
+                self.account = Account::from_pickle(before);
+                return Err(error);
+            }
+        };
         self.requests.remove(&ack.uuid);
         let peer = self.peer(from)?;
         peer.session = Some(created.session);
