@@ -13,11 +13,14 @@ use gst::subclass::prelude::*;
 
 use super::filter::{FrameFilter, Verdict};
 use super::media::{Side, side_caps, transform_caps};
+use super::memory::FrameCopies;
 use crate::keystore::settings::FormatSetting;
 
 pub struct Pads {
     pub(super) sink: gst::Pad,
     pub(super) src: gst::Pad,
+    /// Where frames that are not writable are copied to.
+    pub(super) copies: FrameCopies,
 }
 
 impl Pads {
@@ -45,11 +48,16 @@ impl Pads {
                 T::catch_panic_pad_function(parent, || false, |filter| pad_query(filter, pad, query))
             })
             .build();
-        Pads { sink, src }
+        Pads { sink, src, copies: FrameCopies::default() }
     }
 }
 
-fn chain<T: FrameFilter>(filter: &T, mut buffer: gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
+fn chain<T: FrameFilter>(filter: &T, buffer: gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
+    // A frame upstream still holds is copied once, with room for what the filter adds.
+    let mut buffer = match buffer.is_writable() {
+        true => buffer,
+        false => filter.pads().copies.copy(&buffer, T::PREFIX, T::ROOM)?,
+    };
     match filter.process(buffer.make_mut())? {
         Verdict::Push => filter.pads().src.push(buffer),
         Verdict::Drop => Ok(gst::FlowSuccess::Ok),
