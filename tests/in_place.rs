@@ -159,7 +159,7 @@ fn a_frame_that_is_not_writable_is_copied_once_with_room_and_its_metadata() {
     let mut enc = encoder();
     let frame = &opus_frames().frames[3];
     for _ in 0..3 {
-        // The copies come from a pool: the second and third go through a buffer used before.
+        // The copies go into spare memories: the second and third into one used before.
         let (held, buffer) = held_frame(frame);
         assert_eq!(enc.h.push(buffer), Ok(gst::FlowSuccess::Ok));
         let out = enc.h.pull().expect("an encrypted frame");
