@@ -52,13 +52,18 @@ impl Pads {
     }
 }
 
-fn chain<T: FrameFilter>(filter: &T, buffer: gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
-    // A frame upstream still holds is copied once, with room for what the filter adds.
-    let mut buffer = match buffer.is_writable() {
-        true => buffer,
-        false => filter.pads().copies.copy(&buffer, T::PREFIX, T::ROOM)?,
+fn chain<T: FrameFilter>(filter: &T, mut buffer: gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
+    let verdict = match buffer.get_mut() {
+        Some(frame) => filter.process(frame)?,
+        // A frame upstream still holds is copied once, with room for what the filter adds.
+        None => {
+            let mut copy = filter.pads().copies.copy(&buffer, T::PREFIX, T::ROOM)?;
+            let verdict = filter.process(copy.make_mut())?;
+            buffer = copy;
+            verdict
+        }
     };
-    match filter.process(buffer.make_mut())? {
+    match verdict {
         Verdict::Push => filter.pads().src.push(buffer),
         Verdict::Drop => Ok(gst::FlowSuccess::Ok),
     }
