@@ -454,7 +454,7 @@ fn frames_jframeenc_encrypts_follow_the_vectors_rules() {
             let [mut sent] = <[Vec<u8>; 1]>::try_from(tested.push(&input)).expect("one frame out");
             let reference = hex_field(expect, "output");
             // Same clear prefix (as sent) and key index as the reference's frame; the IV
-            // is this element's own (see the README), so the rest differs.
+            // is this element's own (see docs/livekit.md), so the rest differs.
             assert!(sent.starts_with(&hex_field(expect, "header")), "{id}: clear prefix");
             assert_eq!(sent.last(), reference.last(), "{id}: key index");
             if !codec.starts_with("h26") {

@@ -1,7 +1,7 @@
 //! SFrame (RFC 9605) through the elements: `jframeenc`/`jframedec format=sframe` in
 //! harnesses (properties, caps, every cipher suite, bad input), `rtpsframedepay` given bad
 //! packets, and H.264, VP8 and Opus over RTP/UDP on 127.0.0.1 with a key change and a
-//! ratchet during the stream, on the README's launch lines.
+//! ratchet during the stream, on the launch lines of docs/sframe.md.
 
 mod common;
 
@@ -302,7 +302,7 @@ fn rtp_round_trip(sender: &str, receiver: &str, frames: u64) -> (u64, u64, u64) 
     figures
 }
 
-/// A sender and a receiver as the README writes them, for one medium.
+/// A sender and a receiver as docs/sframe.md writes them, for one medium.
 fn launch_lines(source: &str, encoder: &str, caps: &str, decoder: &str) -> (String, String) {
     let key = hex::encode(KEY);
     let sframe = "format=sframe sframe-ratchet-bits=4 kid=16";

@@ -91,8 +91,11 @@ fn sframe_case(case: &Value) -> Check {
     expect_eq("pt", &received[done.plaintext], pt.as_slice())
 }
 
+/// Checks one case of a section of the vector file.
+type CaseCheck = fn(&Value) -> Check;
+
 fn main() {
-    let sections: [(&str, fn(&Value) -> Check); 5] = [
+    let sections: [(&str, CaseCheck); 5] = [
         ("header", header_case),
         ("aes_ctr_hmac", aead_case),
         ("aes_256_ctr_hmac", aead_case),

@@ -6,7 +6,7 @@
 //! Not a `GstBaseTransform`: for a filter that keeps its caps and works in place, the base
 //! class's path per buffer (five virtual methods, each through the bindings) cost about
 //! 2 300 instructions, more than AES-GCM on an audio frame (about 1 400); a chain
-//! function costs a fraction of it (README, Performance).
+//! function costs a fraction of it (docs/performance.md).
 
 use gst::prelude::*;
 use gst::subclass::prelude::*;

@@ -17,13 +17,15 @@ enum Delivery {
     Presence { from: String, name: &'static str, value: String },
 }
 
+/// Changes a private message in flight (`from`, `to`, text) before it is delivered.
+pub type Tamper = Box<dyn FnMut(&str, &str, String) -> String>;
+
 #[derive(Default)]
 pub struct Room {
     pub members: BTreeMap<String, Member>,
     pub now: u64,
     queue: VecDeque<Delivery>,
-    /// Changes a private message in flight (`from`, `to`, text) before it is delivered.
-    pub tamper: Option<Box<dyn FnMut(&str, &str, String) -> String>>,
+    pub tamper: Option<Tamper>,
 }
 
 impl Room {
