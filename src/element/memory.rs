@@ -96,15 +96,10 @@ impl SpareMemories {
                 memory
             }
         };
-        if memory.get_mut().is_none() {
+        if let Err(fill) = fill_memory(&mut memory, prefix..prefix + size, fill) {
             // Not expected: no buffer holds it, so it has no parent and is writable.
             memory = gst::Memory::with_size(needed);
-        }
-        if let Some(writable) = memory.get_mut() {
-            writable.resize_maxsize(prefix..prefix + size);
-            if let Ok(mut map) = writable.map_writable() {
-                fill(&mut map);
-            }
+            let _ = fill_memory(&mut memory, prefix..prefix + size, fill);
         }
         memory
     }
@@ -118,6 +113,19 @@ impl SpareMemories {
     pub fn clear(&mut self) {
         self.memories.clear();
         self.next = 0;
+    }
+}
+
+/// Cuts `memory` to `range` of its bytes and fills them; gives `fill` back if it cannot.
+fn fill_memory<F: FnOnce(&mut [u8])>(memory: &mut gst::Memory, range: Range<usize>, fill: F) -> Result<(), F> {
+    let Some(writable) = memory.get_mut() else { return Err(fill) };
+    writable.resize_maxsize(range);
+    match writable.map_writable() {
+        Ok(mut map) => {
+            fill(&mut map);
+            Ok(())
+        }
+        Err(_) => Err(fill),
     }
 }
 
