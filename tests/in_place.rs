@@ -136,3 +136,51 @@ fn opus_frames_from_opusenc_get_their_trailer_in_place() {
     assert!(memories.len() >= 20, "{} frames", memories.len());
     assert!(memories.iter().all(|&n| n == 1), "memories per frame: {memories:?}");
 }
+
+/// A frame that is not writable (upstream keeps a reference), with a timestamp, a flag and
+/// a meta set.
+fn held_frame(frame: &[u8]) -> (gst::Buffer, gst::Buffer) {
+    let mut buffer = buffer_with_room(frame, 0);
+    let writable = buffer.get_mut().expect("a new buffer");
+    writable.set_pts(gst::ClockTime::from_mseconds(20));
+    writable.set_flags(gst::BufferFlags::DISCONT);
+    gst_rtp::RTPSourceMeta::add(writable, Some(0x1234), &[]);
+    (buffer.clone(), buffer)
+}
+
+fn has_the_metadata(out: &gst::BufferRef) -> bool {
+    out.pts() == Some(gst::ClockTime::from_mseconds(20))
+        && out.flags().contains(gst::BufferFlags::DISCONT)
+        && out.meta::<gst_rtp::RTPSourceMeta>().and_then(|meta| meta.ssrc()) == Some(0x1234)
+}
+
+#[test]
+fn a_frame_that_is_not_writable_is_copied_once_with_room_and_its_metadata() {
+    let mut enc = encoder();
+    let frame = &opus_frames().frames[3];
+    for _ in 0..3 {
+        // The copies go into spare memories: the second and third into one used before.
+        let (held, buffer) = held_frame(frame);
+        assert_eq!(enc.h.push(buffer), Ok(gst::FlowSuccess::Ok));
+        let out = enc.h.pull().expect("an encrypted frame");
+        assert_eq!(bytes(&held), *frame, "the frame upstream holds is untouched");
+        assert_eq!(out.n_memory(), 1, "the copy has room for the trailer");
+        assert!(has_the_metadata(&out), "timestamp, flags and meta of the frame: {out:?}");
+        assert!(decrypts_to(&bytes(&out), frame));
+    }
+}
+
+#[test]
+fn a_frame_that_is_not_writable_is_decrypted_in_a_copy() {
+    let mut enc = encoder();
+    let mut dec = Tested::new(make("jframedec", &[("key", &material_hex())]), &opus_frames().caps);
+    for frame in &opus_frames().frames[..3] {
+        let encrypted = enc.push(frame).pop().expect("an encrypted frame");
+        let (held, buffer) = held_frame(&encrypted);
+        assert_eq!(dec.h.push(buffer), Ok(gst::FlowSuccess::Ok));
+        let out = dec.h.pull().expect("a decrypted frame");
+        assert_eq!(bytes(&held), encrypted, "the frame upstream holds is untouched");
+        assert_eq!(bytes(&out), *frame);
+        assert!(has_the_metadata(&out), "timestamp, flags and meta of the frame: {out:?}");
+    }
+}

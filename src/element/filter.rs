@@ -195,6 +195,7 @@ pub fn change_state<T: FrameFilter>(
     let success = filter.parent_change_state(transition)?;
     if transition == gst::StateChange::PausedToReady {
         filter.keying().stop();
+        filter.pads().copies.stop();
     }
     Ok(success)
 }

@@ -2,7 +2,8 @@
 //!
 //! - [`filter`]: what such an element implements, and its GObject glue written once;
 //! - [`pads`]: the pads, the chain function and the caps and allocation queries;
-//! - [`memory`]: a frame mapped for writing through its memory;
+//! - [`memory`]: a frame mapped for writing through its memory, spare memories used again,
+//!   and copies of frames that are not writable;
 //! - [`media`]: the media of a stream from its caps, and the caps of each format;
 //! - [`keying`]: the element's keys in the key store, from properties and signals;
 //! - [`properties`]: the shared properties;

@@ -13,11 +13,14 @@ use gst::subclass::prelude::*;
 
 use super::filter::{FrameFilter, Verdict};
 use super::media::{Side, side_caps, transform_caps};
+use super::memory::FrameCopies;
 use crate::keystore::settings::FormatSetting;
 
 pub struct Pads {
     pub(super) sink: gst::Pad,
     pub(super) src: gst::Pad,
+    /// Where frames that are not writable are copied to.
+    pub(super) copies: FrameCopies,
 }
 
 impl Pads {
@@ -45,12 +48,22 @@ impl Pads {
                 T::catch_panic_pad_function(parent, || false, |filter| pad_query(filter, pad, query))
             })
             .build();
-        Pads { sink, src }
+        Pads { sink, src, copies: FrameCopies::default() }
     }
 }
 
 fn chain<T: FrameFilter>(filter: &T, mut buffer: gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
-    match filter.process(buffer.make_mut())? {
+    let verdict = match buffer.get_mut() {
+        Some(frame) => filter.process(frame)?,
+        // A frame upstream still holds is copied once, with room for what the filter adds.
+        None => {
+            let mut copy = filter.pads().copies.copy(&buffer, T::PREFIX, T::ROOM)?;
+            let verdict = filter.process(copy.make_mut())?;
+            buffer = copy;
+            verdict
+        }
+    };
+    match verdict {
         Verdict::Push => filter.pads().src.push(buffer),
         Verdict::Drop => Ok(gst::FlowSuccess::Ok),
     }

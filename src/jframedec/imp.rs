@@ -158,22 +158,24 @@ impl JFrameDec {
 }
 
 /// Decrypts an SFrame ciphertext in place; the frame becomes its plaintext (no bytes
-/// move). Refuses replayed frames of the stream (`ssrc`).
+/// move). Refuses replayed frames of the stream (`ssrc`). Gives the frame's KID too,
+/// when its header could be read.
 fn decrypt_sframe(
     keys: &mut SFrameKeys,
     replay: &mut ReplayWindow,
     window: u32,
     buffer: &mut gst::BufferRef,
-) -> Result<Result<Received, sframe::DecryptError>, gst::FlowError> {
+) -> Result<(Result<Received, sframe::DecryptError>, Option<u64>), gst::FlowError> {
     // The step bits are the participant's, the window this element's.
     let ratchet = keys.keys.ratchet_config().map(|ratchet| Ratchet { window, ..ratchet });
     let _ = keys.keys.set_ratchet(ratchet);
     edit_frame(buffer, |frame| match keys.keys.decrypt(&[], frame, Some(replay)) {
         Ok(decrypted) => {
-            let len = decrypted.plaintext.len();
-            (Ok(Received::Decrypted { len, ratchet_steps: decrypted.ratchet_steps }), Some(decrypted.plaintext))
+            let received =
+                Received::Decrypted { len: decrypted.plaintext.len(), ratchet_steps: decrypted.ratchet_steps };
+            ((Ok(received), Some(decrypted.header.kid)), Some(decrypted.plaintext))
         }
-        Err(e) => (Err(e), None),
+        Err(e) => ((Err(e), e.kid()), None),
     })
 }
 
@@ -188,7 +190,8 @@ fn sframe_drop_reason(error: sframe::DecryptError, keys: &SFrameKeys) -> Drop {
     }
 }
 
-/// The KID of an SFrame ciphertext, read from its header without mapping it for writing.
+/// The KID of an SFrame ciphertext, read from its header without mapping it for writing
+/// (for a frame passed through: a decrypted one gives its KID on the way).
 fn sframe_kid(buffer: &gst::BufferRef) -> Option<KeyId> {
     let mut header = [0u8; sframe::MAX_HEADER_LEN];
     let len = header.len().min(buffer.size());
@@ -326,18 +329,17 @@ impl FrameFilter for JFrameDec {
         let (outcome, frame_kid) = match (enabled, state.format()) {
             (true, FormatSetting::SFrame) => {
                 let sframe_keys = keys.sframe();
-                let frame_kid = sframe_kid(buffer);
                 let mut replay = lock(&self.replay);
                 // Past the limit of tracked streams, their frames share the element's window.
                 let tracked = replay.len() < MAX_STREAMS || replay.contains_key(&ssrc);
                 let stream_replay = replay.entry(if tracked { ssrc } else { None }).or_default();
-                let outcome = decrypt_sframe(sframe_keys, stream_replay, window, buffer)?;
+                let (outcome, kid) = decrypt_sframe(sframe_keys, stream_replay, window, buffer)?;
                 drop(replay);
                 let outcome = outcome.map_err(|e| {
                     gst::log!(CAT, imp = self, "dropping frame of SSRC {ssrc:?}: {e}");
                     sframe_drop_reason(e, sframe_keys)
                 });
-                (outcome, frame_kid)
+                (outcome, kid.map(KeyId::Kid))
             }
             (false, FormatSetting::SFrame) => (Ok(Received::PassThrough), sframe_kid(buffer)),
             (_, _) => {

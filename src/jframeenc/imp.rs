@@ -1,4 +1,3 @@
-use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{LazyLock, Mutex};
 
 use gst::glib;
@@ -8,11 +7,11 @@ use gst::subclass::prelude::*;
 use crate::element::filter::{FrameFilter, Verdict, frame_filter_glue};
 use crate::element::keying::{Keying, current_key};
 use crate::element::media::Media;
-use crate::element::memory::sole_memory;
+use crate::element::memory::{SpareMemories, sole_memory};
 use crate::element::pads::Pads;
 use crate::element::stats::{Drop, StreamState};
 use crate::jframe::iv::{IvSequence, random_u32};
-use crate::jframe::{Context, EncryptError, EncryptOutcome, FrameError, IV_LEN, TRAILER_LEN, Trailer};
+use crate::jframe::{Context, EncryptError, EncryptOutcome, FrameError, IV_LEN, TRAILER_LEN};
 use crate::keystore::SFrameKeys;
 use crate::keystore::settings::FormatSetting;
 use crate::lock;
@@ -31,7 +30,9 @@ struct Sender {
     /// IVs are `ssrc || counter` and the counter survives key changes and restarts,
     /// so no IV repeats under one key while the element lives.
     ivs: IvSequence,
-    spare_trailers: SpareTrailers,
+    /// Memories for what goes around frames that have no room for it (trailers, SFrame
+    /// headers and tags).
+    spare: SpareMemories,
     /// SFrame CTRs, on the same terms: one sequence for the element's life, whatever
     /// the key (see `CtrSequence` for the odds across instances).
     ctrs: CtrSequence,
@@ -56,7 +57,7 @@ impl ObjectSubclass for JFrameEnc {
             keying: Keying::new(*CAT),
             sender: Mutex::new(Sender {
                 ivs: IvSequence::new(random_u32()),
-                spare_trailers: SpareTrailers::default(),
+                spare: SpareMemories::default(),
                 ctrs: CtrSequence::new(),
             }),
         }
@@ -152,8 +153,7 @@ impl FrameFilter for JFrameEnc {
                 gst::element_imp_error!(self, gst::StreamError::Failed, ["SFrame CTR exhausted"]);
                 return Err(gst::FlowError::Error);
             };
-            drop(sender);
-            encrypt_sframe(lock(state.local_keys()).sframe(), ctr, buffer)?
+            encrypt_sframe(lock(state.local_keys()).sframe(), ctr, buffer, &mut sender.spare)?
         } else {
             let mut sender = self.sender();
             let Some(iv) = sender.ivs.next() else {
@@ -173,7 +173,7 @@ impl FrameFilter for JFrameEnc {
                 }
                 outcome
             } else {
-                encrypt_in_place(ctx, media, buffer, delta_unit, iv, &mut sender.spare_trailers)?
+                encrypt_in_place(ctx, media, buffer, delta_unit, iv, &mut sender.spare)?
             };
             match outcome {
                 Ok(EncryptOutcome::Encrypted(_)) => Sent::Encrypted,
@@ -222,8 +222,13 @@ impl FrameFilter for JFrameEnc {
 
 /// Encrypts a frame into an SFrame ciphertext where it is: the header goes into the room
 /// before the frame and the tag into the room after it when its memory has both
-/// (upstream allocators are asked for them), else into memories of their own.
-fn encrypt_sframe(keys: &mut SFrameKeys, ctr: u64, buffer: &mut gst::BufferRef) -> Result<Sent, gst::FlowError> {
+/// (upstream allocators are asked for them), else into spare memories.
+fn encrypt_sframe(
+    keys: &mut SFrameKeys,
+    ctr: u64,
+    buffer: &mut gst::BufferRef,
+    spare: &mut SpareMemories,
+) -> Result<Sent, gst::FlowError> {
     let Some(kid) = keys.current else { return Ok(Sent::Dropped(Drop::NoKey)) };
     let size = buffer.size();
     let header_len = Header::new(kid, ctr).encoded_len();
@@ -252,8 +257,8 @@ fn encrypt_sframe(keys: &mut SFrameKeys, ctr: u64, buffer: &mut gst::BufferRef) 
         None => keys.keys.encrypt(kid, ctr, &[], &mut buffer.map_writable().map_err(|_| gst::FlowError::Error)?),
     };
     if let Ok(sealed) = &sealed {
-        buffer.prepend_memory(gst::Memory::from_slice(sealed.header.to_vec()));
-        buffer.append_memory(gst::Memory::from_slice(sealed.tag.to_vec()));
+        buffer.prepend_memory(spare.memory_with(&sealed.header));
+        buffer.append_memory(spare.memory_with(&sealed.tag));
     }
     Ok(sent_of(sealed.map(|_| ())))
 }
@@ -267,14 +272,14 @@ fn sent_of(sealed: Result<(), sframe::EncryptError>) -> Sent {
 }
 
 /// Encrypts a frame where it is. The trailer goes into the room after the frame when its
-/// memory has some (upstream allocators are asked for it), else into a memory of its own.
+/// memory has some (upstream allocators are asked for it), else into a spare memory.
 fn encrypt_in_place(
     ctx: &Context,
     media: Media,
     buffer: &mut gst::BufferRef,
     delta_unit: bool,
     iv: [u8; IV_LEN],
-    spare_trailers: &mut SpareTrailers,
+    spare: &mut SpareMemories,
 ) -> Result<Result<EncryptOutcome, FrameError>, gst::FlowError> {
     let size = buffer.size();
     let encrypt = |frame: &mut [u8]| ctx.encrypt_frame_in_place(media.frame(frame, delta_unit), frame, iv);
@@ -305,55 +310,7 @@ fn encrypt_in_place(
         None => (encrypt(&mut buffer.map_writable().map_err(|_| gst::FlowError::Error)?), false),
     };
     if let (Ok(EncryptOutcome::Encrypted(trailer)), false) = (&outcome, trailer_written) {
-        buffer.append_memory(spare_trailers.memory_with(trailer));
+        buffer.append_memory(spare.memory_with(trailer.as_bytes()));
     }
     Ok(outcome)
-}
-
-/// Memories for the trailers of frames with no room after them, used again once
-/// downstream lets go of them: a memory allocated for each frame, and freed downstream,
-/// cost about 70 ns more per frame, a third of the AEAD on an audio frame.
-#[derive(Default)]
-struct SpareTrailers {
-    memories: Vec<gst::Memory>,
-    /// Where to look first: downstream lets go of frames in order.
-    next: usize,
-}
-
-/// Spare trailer memories kept at most; past that, frames get memories of their own.
-const SPARE_TRAILERS: usize = 64;
-
-impl SpareTrailers {
-    fn memory_with(&mut self, trailer: &Trailer) -> gst::Memory {
-        let count = self.memories.len();
-        for step in 0..count {
-            let index = (self.next + step) % count;
-            if let Some(memory) = self.memories.get_mut(index).filter(|memory| no_other_holder(memory))
-                && write_trailer(memory, trailer)
-            {
-                self.next = index + 1;
-                return memory.clone();
-            }
-        }
-        let mut memory = gst::Memory::with_size(TRAILER_LEN);
-        write_trailer(&mut memory, trailer);
-        if count < SPARE_TRAILERS {
-            self.memories.push(memory.clone());
-        }
-        memory
-    }
-}
-
-/// Whether the one reference to `memory` is the caller's: no buffer holds it any more.
-fn no_other_holder(memory: &gst::Memory) -> bool {
-    // SAFETY: the caller's reference keeps the memory alive, and GStreamer changes the
-    // reference count only atomically.
-    let refcount = unsafe { AtomicI32::from_ptr(std::ptr::addr_of_mut!((*memory.as_mut_ptr()).mini_object.refcount)) };
-    refcount.load(Ordering::Acquire) == 1
-}
-
-fn write_trailer(memory: &mut gst::Memory, trailer: &Trailer) -> bool {
-    let Some(mut map) = memory.get_mut().and_then(|memory| memory.map_writable().ok()) else { return false };
-    map.copy_from_slice(trailer.as_bytes());
-    true
 }

@@ -60,6 +60,20 @@ pub enum DecryptError {
     TooOld { kid: u64, ctr: u64 },
 }
 
+impl DecryptError {
+    /// The KID of the refused frame, when its header could be read.
+    pub fn kid(&self) -> Option<u64> {
+        match *self {
+            DecryptError::Header(_) => None,
+            DecryptError::UnknownKid { kid }
+            | DecryptError::TooShort { kid, .. }
+            | DecryptError::AuthenticationFailed { kid, .. }
+            | DecryptError::Replayed { kid, .. }
+            | DecryptError::TooOld { kid, .. } => Some(kid),
+        }
+    }
+}
+
 impl From<HeaderError> for DecryptError {
     fn from(e: HeaderError) -> DecryptError {
         DecryptError::Header(e)

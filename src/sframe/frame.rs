@@ -92,21 +92,17 @@ impl KeySet {
         if let Some(window) = &replay {
             window.check(kid, ctr)?;
         }
-        let candidate = match self.keys.contains_key(&kid) {
-            true => None,
-            false => Some(self.ratchet_candidate(kid).ok_or(DecryptError::UnknownKid { kid })?),
-        };
-        let key = match &candidate {
-            Some((key, _)) => key,
-            None => self.keys.get(&kid).ok_or(DecryptError::UnknownKid { kid })?,
-        };
-        open(key, header, frame, header_len, tag_len, metadata)?;
-        let ratchet_steps = match candidate {
-            Some((key, steps)) => {
+        let ratchet_steps = match self.keys.get(&kid) {
+            Some(key) => {
+                open(key, header, frame, header_len, tag_len, metadata)?;
+                0
+            }
+            None => {
+                let (key, steps) = self.ratchet_candidate(kid).ok_or(DecryptError::UnknownKid { kid })?;
+                open(&key, header, frame, header_len, tag_len, metadata)?;
                 self.commit_ratchet(kid, key, steps);
                 steps
             }
-            None => 0,
         };
         if let Some(window) = replay {
             window.accept(kid, ctr);

@@ -4,8 +4,6 @@
 //! CTRs below it were seen, as SRTP does (RFC 3711 §3.3.2). A receiver keeps one per
 //! stream (per sender): two senders given one KID and key use unrelated CTR ranges.
 
-use std::collections::HashMap;
-
 use super::error::DecryptError;
 
 /// CTRs below the highest one accepted that are still told apart from replays.
@@ -15,15 +13,33 @@ pub const REPLAY_MAX_KIDS: usize = 64;
 
 #[derive(Clone, Debug)]
 struct KidWindow {
+    kid: u64,
     highest: u64,
     /// Bit i: `highest - i` was accepted.
     seen: u128,
     last_use: u64,
 }
 
+impl KidWindow {
+    fn record(&mut self, ctr: u64, uses: u64) {
+        self.last_use = uses;
+        if ctr > self.highest {
+            let ahead = ctr - self.highest;
+            self.seen = if ahead >= REPLAY_WINDOW_LEN { 0 } else { self.seen << ahead };
+            self.highest = ctr;
+        }
+        let behind = self.highest - ctr;
+        if behind < REPLAY_WINDOW_LEN {
+            self.seen |= 1 << behind;
+        }
+    }
+}
+
+/// The windows are a short list (a stream uses one or two KIDs at a time, and at most
+/// [`REPLAY_MAX_KIDS`]): searched in order, it costs less per frame than hashing the KID.
 #[derive(Clone, Debug, Default)]
 pub struct ReplayWindow {
-    kids: HashMap<u64, KidWindow>,
+    kids: Vec<KidWindow>,
     uses: u64,
 }
 
@@ -32,9 +48,13 @@ impl ReplayWindow {
         ReplayWindow::default()
     }
 
+    fn window(&self, kid: u64) -> Option<&KidWindow> {
+        self.kids.iter().find(|window| window.kid == kid)
+    }
+
     /// Whether a frame of `kid` and `ctr` may be new (it still has to authenticate).
     pub fn check(&self, kid: u64, ctr: u64) -> Result<(), DecryptError> {
-        let Some(window) = self.kids.get(&kid) else { return Ok(()) };
+        let Some(window) = self.window(kid) else { return Ok(()) };
         if ctr > window.highest {
             return Ok(());
         }
@@ -51,26 +71,22 @@ impl ReplayWindow {
     /// Records an authenticated frame.
     pub fn accept(&mut self, kid: u64, ctr: u64) {
         self.uses += 1;
-        if !self.kids.contains_key(&kid) && self.kids.len() >= REPLAY_MAX_KIDS {
-            let oldest = self.kids.iter().min_by_key(|(_, w)| w.last_use).map(|(&kid, _)| kid);
-            oldest.map(|kid| self.kids.remove(&kid));
+        if let Some(window) = self.kids.iter_mut().find(|window| window.kid == kid) {
+            return window.record(ctr, self.uses);
         }
-        let window = self.kids.entry(kid).or_insert(KidWindow { highest: ctr, seen: 0, last_use: 0 });
-        window.last_use = self.uses;
-        if ctr > window.highest {
-            let ahead = ctr - window.highest;
-            window.seen = if ahead >= REPLAY_WINDOW_LEN { 0 } else { window.seen << ahead };
-            window.highest = ctr;
+        if self.kids.len() >= REPLAY_MAX_KIDS
+            && let Some(oldest) = (0..self.kids.len()).min_by_key(|&i| self.kids[i].last_use)
+        {
+            self.kids.swap_remove(oldest);
         }
-        let behind = window.highest - ctr;
-        if behind < REPLAY_WINDOW_LEN {
-            window.seen |= 1 << behind;
-        }
+        let mut window = KidWindow { kid, highest: ctr, seen: 0, last_use: 0 };
+        window.record(ctr, self.uses);
+        self.kids.push(window);
     }
 
     /// Forgets what was seen under `kid` (e.g. when a new key is installed there).
     pub fn forget(&mut self, kid: u64) {
-        self.kids.remove(&kid);
+        self.kids.retain(|window| window.kid != kid);
     }
 
     pub fn clear(&mut self) {
