@@ -3,8 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, Once};
-use std::time::Duration;
+use std::sync::{Arc, Condvar, Mutex, Once};
 
 use gst::prelude::*;
 use gstjframe::KeyStore;
@@ -99,16 +98,30 @@ fn one_decoder_tells_senders_apart_by_ssrc_and_asks_for_unknown_ones() {
     // SSRC 333 is unknown: the application is asked once and answers later, from
     // another thread, without the streaming thread waiting for it.
     let requests = Arc::new(AtomicUsize::new(0));
-    let asked = requests.clone();
+    let answered = Arc::new((Mutex::new(false), Condvar::new()));
+    let (asked, answering) = (requests.clone(), answered.clone());
     dec.connect("request-participant", false, move |args| {
         let element = args[0].get::<gst::Element>().unwrap();
         let ssrc = args[1].get::<u32>().unwrap();
         asked.fetch_add(1, Ordering::SeqCst);
+        let answering = answering.clone();
         std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(20));
             element.emit_by_name::<()>("set-ssrc-participant", &[&ssrc, &"carol"]);
+            *answering.0.lock().unwrap() = true;
+            answering.1.notify_all();
         });
         None::<String>.to_value().into()
+    });
+    // Carol's sender stands for a remote machine that goes on sending: once the request
+    // is out, her next frame waits for the answer, so that her stream cannot end first
+    // however the threads are scheduled.
+    let (waiting, asked) = (answered.clone(), requests.clone());
+    element(&pipeline, "enc333").static_pad("src").unwrap().add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+        if asked.load(Ordering::SeqCst) > 0 {
+            let done = waiting.0.lock().unwrap();
+            drop(waiting.1.wait_while(done, |done| !*done).unwrap());
+        }
+        gst::PadProbeReturn::Ok
     });
 
     let plain: Vec<_> = [111, 222, 333].iter().map(|n| record(&sink_pad(&pipeline, &format!("enc{n}")))).collect();

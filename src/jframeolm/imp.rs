@@ -705,7 +705,8 @@ impl ElementImpl for JFrameOlm {
                  jframeenc and jframedec (context gst-jframe.key-store). Action signals: handle-message(from, \
                  json) -> bool, handle-presence(from, name, value), participant-joined(id, has-e2ee-feature), \
                  participant-left(id), rotate-key(), ratchet-key(), start-verification(id), \
-                 confirm-verification(id, matches); signals: send-message(to, json), set-presence(name, value); \
+                 confirm-verification(id, matches) (their strings end at the first NUL byte: a message cut by one is \
+                 malformed and refused); signals: send-message(to, json), set-presence(name, value); \
                  element messages jframeolm-key, jframeolm-session, jframeolm-sas-ready, \
                  jframeolm-verification, jframeolm-error",
                 "gst-jframe developers",
