@@ -119,7 +119,7 @@ impl Keying {
     }
 
     pub fn lock(&self) -> MutexGuard<'_, State> {
-        crate::lock(&self.state)
+        crate::sync::lock(&self.state)
     }
 
     /// The format the element reads and writes.

@@ -15,8 +15,8 @@ use crate::element::stats::{Drop, KeyId, Stats, StreamState, update_reported};
 use crate::jframe::{DEFAULT_RATCHET_WINDOW, DecryptError, Format, FrameError, KeyRing, Received, TRAILER_LEN};
 use crate::keystore::settings::FormatSetting;
 use crate::keystore::{LocalKeys, SFrameKeys, SharedLocalKeys};
-use crate::lock;
 use crate::sframe::{self, Header, Ratchet, ReplayWindow};
+use crate::sync::lock;
 
 static CAT: LazyLock<gst::DebugCategory> =
     LazyLock::new(|| gst::DebugCategory::new("jframedec", gst::DebugColorFlags::empty(), Some("JFrame decryption")));

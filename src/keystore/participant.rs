@@ -11,7 +11,7 @@ use super::KeyError;
 use super::sframe_keys::{SFrameKeys, SFrameRules};
 use crate::jframe::verification::VerificationCode;
 use crate::jframe::{self, Context, Format, KeyMode, KeyRing, KeySource, Rules, Secret};
-use crate::lock;
+use crate::sync::lock;
 
 /// The rules of a participant's keys: JFrame's or LiveKit's (a key ring), or SFrame's
 /// (a key set by KID).
