@@ -226,8 +226,9 @@ fn hostile_presence_and_actions_are_refused_with_an_error_each() {
     olm.emit_by_name::<()>("start-verification", &[&"stranger"]);
     olm.emit_by_name::<()>("confirm-verification", &[&B, &true]);
     olm.emit_by_name::<()>("participant-left", &[&no_string]);
-    assert_eq!(stat(olm, "inputs-rejected"), rejected + 9);
-    assert_eq!(meeting.member(A).messages("jframeolm-error").len(), errors + 9);
+    olm.emit_by_name::<()>("handle-features", &[&"stranger", &true]);
+    assert_eq!(stat(olm, "inputs-rejected"), rejected + 10);
+    assert_eq!(meeting.member(A).messages("jframeolm-error").len(), errors + 10);
     assert!(meeting.muc.wait_quiet(Duration::from_secs(10)));
     assert_eq!(visible(&meeting), before, "nothing changed");
 }

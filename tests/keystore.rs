@@ -330,3 +330,48 @@ fn both_ends_show_the_same_code_for_the_same_key() {
     let structure = store.emit_by_name::<Option<gst::Structure>>("get-verification-code", &[&"p"]).unwrap();
     assert_eq!(structure.get::<String>("decimal").unwrap(), ratcheted.decimal_string());
 }
+
+/// Pushes `frame` through `element` in a harness with Opus caps, with `ssrc` in its
+/// `GstRTPSourceMeta`; gives what came out.
+fn push_opus(h: &mut gst_check::Harness, frame: &[u8], ssrc: Option<u32>) -> Vec<Vec<u8>> {
+    let mut buffer = gst::Buffer::from_slice(frame.to_vec());
+    if let Some(ssrc) = ssrc {
+        gst_rtp::RTPSourceMeta::add(buffer.get_mut().unwrap(), Some(ssrc), &[]);
+    }
+    assert_eq!(h.push(buffer), Ok(gst::FlowSuccess::Ok));
+    std::iter::from_fn(|| h.try_pull()).map(|b| b.map_readable().unwrap().to_vec()).collect()
+}
+
+fn opus_harness(element: &gst::Element) -> gst_check::Harness {
+    let mut h = gst_check::Harness::with_element(element, Some("sink"), Some("src"));
+    h.set_src_caps(gst::Caps::builder("audio/x-opus").build());
+    h.play();
+    h
+}
+
+#[test]
+fn ssrc_mappings_made_before_the_key_store_came_are_kept() {
+    init();
+    let frame = vec![0x5a; 40];
+    let enc = gst::ElementFactory::make("jframeenc").property_from_str("key", &hex::encode(KEY_B)).build().unwrap();
+    let encrypted = push_opus(&mut opus_harness(&enc), &frame, None).remove(0);
+
+    let dec = gst::ElementFactory::make("jframedec").build().unwrap();
+    dec.emit_by_name::<()>("set-ssrc-participant", &[&222u32, &"bob"]);
+    let asked = Arc::new(AtomicUsize::new(0));
+    let counting = asked.clone();
+    dec.connect("request-participant", false, move |_| {
+        counting.fetch_add(1, Ordering::SeqCst);
+        None::<String>.to_value().into()
+    });
+    // The pipeline's store comes after the mapping, as it does at READY.
+    let store = KeyStore::new();
+    store.set_key("bob", 0, &KEY_B, KeyMode::Derived).unwrap();
+    dec.set_context(&store.context());
+    let mut h = opus_harness(&dec);
+    assert_eq!(push_opus(&mut h, &encrypted, Some(222)), vec![frame], "SSRC 222 is still bob, in the new store");
+    assert_eq!(asked.load(Ordering::SeqCst), 0, "nobody asked about a known SSRC");
+    let streams = stats(&dec).get::<gst::Array>("streams").unwrap();
+    let stream = streams.first().unwrap().get::<gst::Structure>().unwrap();
+    assert_eq!(stream.get::<String>("participant").unwrap(), "bob");
+}

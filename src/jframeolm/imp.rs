@@ -318,6 +318,13 @@ impl ObjectImpl for JFrameOlm {
                     false,
                 ),
                 action(
+                    "handle-features",
+                    1,
+                    true,
+                    |olm, a, feature| olm.input(Input::Other, Some(&a[0]), |p, _| p.peer_features(&a[0], feature)),
+                    false,
+                ),
+                action(
                     "participant-left",
                     1,
                     false,
@@ -404,7 +411,8 @@ impl ElementImpl for JFrameOlm {
                  verification; lib-jitsi-meet 01daa07c) and puts the keys it learns into the key store of \
                  jframeenc and jframedec (context gst-jframe.key-store). Action signals: handle-message(from, \
                  json) -> bool, handle-presence(from, name, value), participant-joined(id, has-e2ee-feature), \
-                 participant-left(id), rotate-key(), ratchet-key(), start-verification(id), \
+                 handle-features(from, has-e2ee-feature) (a later presence's feature, read when e2ee.enabled \
+                 turns true), participant-left(id), rotate-key(), ratchet-key(), start-verification(id), \
                  confirm-verification(id, matches) (their strings end at the first NUL byte: a message cut by one is \
                  malformed and refused); signals: send-message(to, json), set-presence(name, value); \
                  element messages jframeolm-key, jframeolm-session, jframeolm-sas-ready, \

@@ -197,12 +197,25 @@ impl Participant {
     // ---- inputs: the room ----
 
     /// A participant is in the room (joined, or there when we came); `has_e2ee_feature` when its
-    /// presence has the feature [`FEATURE_E2EE`](super::FEATURE_E2EE). Known already: its feature is updated.
+    /// presence has the feature [`FEATURE_E2EE`](super::FEATURE_E2EE). Known already: its feature
+    /// is updated, as by [`peer_features`](Self::peer_features).
     pub fn peer_joined(&mut self, id: &str, has_e2ee_feature: bool) {
         if !valid_id(id) || id == self.local_id {
             return self.reject(Some(id), Error::InvalidPeerId);
         }
         self.peers.entry(id.to_owned()).or_default().has_e2ee_feature = has_e2ee_feature;
+    }
+
+    /// A later presence of a peer has the E2EE feature, or no longer has it (lib-jitsi-meet's
+    /// `PARTICIPANT_FEATURES_CHANGED`). As in the reference, the feature counts where it is
+    /// read: when the peer's `e2ee.enabled` turns true (give the features before that
+    /// presence's properties) and when we enable; a peer that gains it so gets a session and
+    /// our key.
+    pub fn peer_features(&mut self, id: &str, has_e2ee_feature: bool) {
+        match self.peers.get_mut(id) {
+            Some(peer) => peer.has_e2ee_feature = has_e2ee_feature,
+            None => self.reject(Some(id), Error::UnknownPeer),
+        }
     }
 
     /// A participant left: its session, verification and keys go ([`Event::PeerKeysDropped`]).
