@@ -11,7 +11,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Args, Counter, DEFAULT_KEY, Result, by_name, dropped, pad, report, settle, stat};
+use common::{Args, Counter, DEFAULT_KEY, Result, by_name, dropped, pad, report, stat, wait_for_frames};
 use gst::prelude::*;
 
 fn main() -> Result<()> {
@@ -35,8 +35,10 @@ fn main() -> Result<()> {
     recorder.set_state(gst::State::Playing)?;
     sender.set_state(gst::State::Playing)?;
     common::wait_for_eos(&sender, Duration::from_secs(seconds + 60))?;
-    settle(&video, Duration::from_millis(500), Duration::from_secs(5));
-    settle(&audio, Duration::from_millis(500), Duration::from_secs(5));
+    let (vdec, adec) = (by_name(recorder.upcast_ref(), "vdec")?, by_name(recorder.upcast_ref(), "adec")?);
+    let (venc, aenc) = (by_name(sender.upcast_ref(), "venc")?, by_name(sender.upcast_ref(), "aenc")?);
+    wait_for_frames(&venc, &vdec, &video, Duration::from_secs(30));
+    wait_for_frames(&aenc, &adec, &audio, Duration::from_secs(30));
     // The network sources never end by themselves: end the recording, so the muxer
     // finishes the file.
     recorder.send_event(gst::event::Eos::new());
@@ -44,8 +46,6 @@ fn main() -> Result<()> {
     sender.set_state(gst::State::Null)?;
     recorder.set_state(gst::State::Null)?;
 
-    let (vdec, adec) = (by_name(recorder.upcast_ref(), "vdec")?, by_name(recorder.upcast_ref(), "adec")?);
-    let (venc, aenc) = (by_name(sender.upcast_ref(), "venc")?, by_name(sender.upcast_ref(), "aenc")?);
     report(
         "recorded",
         &[

@@ -9,7 +9,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Args, Counter, DEFAULT_KEY, Result, by_name, count_key_frames, dropped, pad, report, settle, stat};
+use common::{
+    Args, Counter, DEFAULT_KEY, Result, by_name, count_key_frames, dropped, pad, report, stat, wait_for_frames,
+};
 use gst::prelude::*;
 
 fn main() -> Result<()> {
@@ -34,15 +36,15 @@ fn main() -> Result<()> {
     receiver.set_state(gst::State::Playing)?;
     sender.set_state(gst::State::Playing)?;
     common::wait_for_eos(&sender, Duration::from_secs(seconds + 60))?;
-    // Give the last packets time to arrive, then stop.
-    settle(&video_decoded, Duration::from_millis(500), Duration::from_secs(5));
-    settle(&audio_decoded, Duration::from_millis(500), Duration::from_secs(5));
+    let (venc, vdec) = (by_name(sender.upcast_ref(), "venc")?, by_name(receiver.upcast_ref(), "vdec")?);
+    let (aenc, adec) = (by_name(sender.upcast_ref(), "aenc")?, by_name(receiver.upcast_ref(), "adec")?);
+    // The last packets arrive, then stop.
+    wait_for_frames(&venc, &vdec, &video_decoded, Duration::from_secs(30));
+    wait_for_frames(&aenc, &adec, &audio_decoded, Duration::from_secs(30));
     common::check_no_error(&receiver)?;
     sender.set_state(gst::State::Null)?;
     receiver.set_state(gst::State::Null)?;
 
-    let (venc, vdec) = (by_name(sender.upcast_ref(), "venc")?, by_name(receiver.upcast_ref(), "vdec")?);
-    let (aenc, adec) = (by_name(sender.upcast_ref(), "aenc")?, by_name(receiver.upcast_ref(), "adec")?);
     report(
         "video",
         &[

@@ -17,17 +17,13 @@ mod random;
 mod rtpsframedepay;
 mod rtpsframepay;
 pub mod sframe;
+mod sync;
 mod vp8pay;
 
 pub use jframedec::JFrameDec;
 pub use jframeenc::JFrameEnc;
 pub use jframeolm::JFrameOlm;
 pub use keystore::KeyStore;
-
-/// Locks a mutex; a panic elsewhere while it was held does not stop the stream.
-pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     // Registered with the plugin, so that applications find the store's type by name

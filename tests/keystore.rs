@@ -3,8 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, Once};
-use std::time::Duration;
+use std::sync::{Arc, Condvar, Mutex, Once};
 
 use gst::prelude::*;
 use gstjframe::KeyStore;
@@ -99,16 +98,30 @@ fn one_decoder_tells_senders_apart_by_ssrc_and_asks_for_unknown_ones() {
     // SSRC 333 is unknown: the application is asked once and answers later, from
     // another thread, without the streaming thread waiting for it.
     let requests = Arc::new(AtomicUsize::new(0));
-    let asked = requests.clone();
+    let answered = Arc::new((Mutex::new(false), Condvar::new()));
+    let (asked, answering) = (requests.clone(), answered.clone());
     dec.connect("request-participant", false, move |args| {
         let element = args[0].get::<gst::Element>().unwrap();
         let ssrc = args[1].get::<u32>().unwrap();
         asked.fetch_add(1, Ordering::SeqCst);
+        let answering = answering.clone();
         std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(20));
             element.emit_by_name::<()>("set-ssrc-participant", &[&ssrc, &"carol"]);
+            *answering.0.lock().unwrap() = true;
+            answering.1.notify_all();
         });
         None::<String>.to_value().into()
+    });
+    // Carol's sender stands for a remote machine that goes on sending: once the request
+    // is out, her next frame waits for the answer, so that her stream cannot end first
+    // however the threads are scheduled.
+    let (waiting, asked) = (answered.clone(), requests.clone());
+    element(&pipeline, "enc333").static_pad("src").unwrap().add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+        if asked.load(Ordering::SeqCst) > 0 {
+            let done = waiting.0.lock().unwrap();
+            drop(waiting.1.wait_while(done, |done| !*done).unwrap());
+        }
+        gst::PadProbeReturn::Ok
     });
 
     let plain: Vec<_> = [111, 222, 333].iter().map(|n| record(&sink_pad(&pipeline, &format!("enc{n}")))).collect();
@@ -316,4 +329,49 @@ fn both_ends_show_the_same_code_for_the_same_key() {
     assert_ne!(ratcheted, code(&KEY_A));
     let structure = store.emit_by_name::<Option<gst::Structure>>("get-verification-code", &[&"p"]).unwrap();
     assert_eq!(structure.get::<String>("decimal").unwrap(), ratcheted.decimal_string());
+}
+
+/// Pushes `frame` through `element` in a harness with Opus caps, with `ssrc` in its
+/// `GstRTPSourceMeta`; gives what came out.
+fn push_opus(h: &mut gst_check::Harness, frame: &[u8], ssrc: Option<u32>) -> Vec<Vec<u8>> {
+    let mut buffer = gst::Buffer::from_slice(frame.to_vec());
+    if let Some(ssrc) = ssrc {
+        gst_rtp::RTPSourceMeta::add(buffer.get_mut().unwrap(), Some(ssrc), &[]);
+    }
+    assert_eq!(h.push(buffer), Ok(gst::FlowSuccess::Ok));
+    std::iter::from_fn(|| h.try_pull()).map(|b| b.map_readable().unwrap().to_vec()).collect()
+}
+
+fn opus_harness(element: &gst::Element) -> gst_check::Harness {
+    let mut h = gst_check::Harness::with_element(element, Some("sink"), Some("src"));
+    h.set_src_caps(gst::Caps::builder("audio/x-opus").build());
+    h.play();
+    h
+}
+
+#[test]
+fn ssrc_mappings_made_before_the_key_store_came_are_kept() {
+    init();
+    let frame = vec![0x5a; 40];
+    let enc = gst::ElementFactory::make("jframeenc").property_from_str("key", &hex::encode(KEY_B)).build().unwrap();
+    let encrypted = push_opus(&mut opus_harness(&enc), &frame, None).remove(0);
+
+    let dec = gst::ElementFactory::make("jframedec").build().unwrap();
+    dec.emit_by_name::<()>("set-ssrc-participant", &[&222u32, &"bob"]);
+    let asked = Arc::new(AtomicUsize::new(0));
+    let counting = asked.clone();
+    dec.connect("request-participant", false, move |_| {
+        counting.fetch_add(1, Ordering::SeqCst);
+        None::<String>.to_value().into()
+    });
+    // The pipeline's store comes after the mapping, as it does at READY.
+    let store = KeyStore::new();
+    store.set_key("bob", 0, &KEY_B, KeyMode::Derived).unwrap();
+    dec.set_context(&store.context());
+    let mut h = opus_harness(&dec);
+    assert_eq!(push_opus(&mut h, &encrypted, Some(222)), vec![frame], "SSRC 222 is still bob, in the new store");
+    assert_eq!(asked.load(Ordering::SeqCst), 0, "nobody asked about a known SSRC");
+    let streams = stats(&dec).get::<gst::Array>("streams").unwrap();
+    let stream = streams.first().unwrap().get::<gst::Structure>().unwrap();
+    assert_eq!(stream.get::<String>("participant").unwrap(), "bob");
 }

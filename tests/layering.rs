@@ -1,28 +1,35 @@
 //! The dependencies between the parts of `src/` point one way: elements -> shared
 //! element code (`element/`) -> key store (`keystore/`) -> core (`jframe/`), and the
 //! GStreamer-free cores use no GStreamer. Checked on the `crate::` paths of each file
-//! (the code names other parts of the crate only through them; `crate::lock` and
-//! `crate::random` are helpers of the crate root).
+//! (the code names other parts of the crate only through them). Under all of them are the
+//! helpers beside `lib.rs` ([`BOTTOM`]), which any part may name and which name nothing;
+//! nothing names the plugin's root (`lib.rs`) itself.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
-/// The parts of the crate a folder of `src/` may name, besides itself.
+/// The parts of the crate a folder of `src/` may name, besides itself and [`BOTTOM`].
 const ALLOWED: &[(&str, &[&str])] = &[
-    ("jframe", &["random"]),
+    ("jframe", &[]),
     // The Olm core ratchets media keys as JFrame does.
     ("olm", &["jframe"]),
-    ("sframe", &["random"]),
-    ("keystore", &["jframe", "sframe", "lock"]),
-    ("element", &["jframe", "sframe", "keystore", "lock"]),
+    ("sframe", &[]),
+    ("keystore", &["jframe", "sframe"]),
+    ("element", &["jframe", "sframe", "keystore"]),
+    // The frame elements: the shared element code, keys and the cores' frame formats.
+    ("jframeenc", &["element", "keystore", "jframe", "sframe"]),
+    ("jframedec", &["element", "keystore", "jframe", "sframe"]),
     // The payloaders treat frames as opaque bytes: no keys, no crypto. The SFrame ones use
     // the core's GStreamer-free packetization; the depayloader the payloader's media table.
     ("vp8pay", &[]),
     ("rtpsframepay", &["sframe"]),
-    ("rtpsframedepay", &["sframe", "rtpsframepay", "lock"]),
+    ("rtpsframedepay", &["sframe", "rtpsframepay"]),
     // The Olm element feeds the key store from the Olm core; it shares nothing with the frame elements.
-    ("jframeolm", &["jframe", "keystore", "olm", "lock"]),
+    ("jframeolm", &["jframe", "keystore", "olm"]),
 ];
+
+/// Files beside `lib.rs` that every part may use: they name no other part of the crate.
+const BOTTOM: &[&str] = &["random", "sync"];
 
 /// Folders whose code must not use GStreamer or GLib at all (sans-I/O cores).
 const GSTREAMER_FREE: &[&str] = &["jframe", "olm", "sframe"];
@@ -51,14 +58,33 @@ fn crate_paths(source: &str) -> Vec<String> {
         .collect()
 }
 
-/// The folders of `src/` each file of `folder` names that it may not.
+/// The parts of `src/` each file names that it may not.
 fn violations(src: &Path) -> Vec<String> {
     let mut found = Vec::new();
+    // Every part has its place: a folder in ALLOWED, or a helper file in BOTTOM.
+    for entry in fs::read_dir(src).expect("src/ readable").flatten() {
+        let path = entry.path();
+        let name = path.file_stem().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
+        let placed = match path.is_dir() {
+            true => ALLOWED.iter().any(|(folder, _)| *folder == name),
+            false => name == "lib" || BOTTOM.contains(&name.as_str()),
+        };
+        if !placed {
+            found.push(format!("{} has no place in the layering", path.display()));
+        }
+    }
+    for helper in BOTTOM {
+        let file = src.join(format!("{helper}.rs"));
+        let source = fs::read_to_string(&file).expect("helper file readable");
+        for part in crate_paths(&source) {
+            found.push(format!("{} (a helper at the bottom) uses crate::{part}", file.display()));
+        }
+    }
     for (folder, allowed) in ALLOWED {
         for file in rust_files(&src.join(folder)) {
             let source = fs::read_to_string(&file).expect("source file readable");
             for part in crate_paths(&source) {
-                if part != *folder && !allowed.contains(&part.as_str()) {
+                if part != *folder && !allowed.contains(&part.as_str()) && !BOTTOM.contains(&part.as_str()) {
                     found.push(format!("{} uses crate::{part}", file.display()));
                 }
             }

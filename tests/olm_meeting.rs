@@ -158,6 +158,37 @@ fn disabling_sends_presence_first_and_the_peers_drop_the_keys() {
     assert_eq!(room.own_key("a1").map(|k| k.1), Some(2));
 }
 
+/// z9 joins a1's E2EE room without the E2EE feature and with E2EE off; a later presence has
+/// the feature and `e2ee.enabled`. `announce` says whether a1 is told of the new feature.
+fn feature_comes_later(announce: bool) -> Room {
+    let mut room = enabled_room(&["a1"]);
+    room.join_with_feature("z9", false);
+    assert!(!room.member("a1").has_session("z9"), "no session with a peer without the feature");
+    if announce {
+        room.member("a1").peer_features("z9", true);
+    }
+    let now = room.now;
+    room.member("z9").enable(now);
+    room.run();
+    room
+}
+
+#[test]
+fn a_peer_whose_feature_comes_in_a_later_presence_gets_a_session_and_a_key() {
+    // As lib-jitsi-meet, a1 reads z9's features again when z9's e2ee.enabled turns true.
+    let room = feature_comes_later(true);
+    assert_keys_everywhere(&room);
+    assert!(room.errors("a1").is_empty(), "{:?}", room.errors("a1"));
+    // The features as they were at the join: a1 (the smaller id) never starts the session.
+    let mut room = feature_comes_later(false);
+    assert!(!room.member("a1").has_session("z9"));
+    assert_eq!(room.peer_key("z9", "a1"), None);
+    // Features of someone not in the room are refused.
+    room.member("a1").peer_features("nobody", true);
+    room.run();
+    assert_eq!(room.errors("a1").len(), 1, "{:?}", room.errors("a1"));
+}
+
 #[test]
 fn enabling_waits_for_silent_peers_at_most_the_reference_times() {
     let mut room = Room::new(&["a1"]);

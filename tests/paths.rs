@@ -1,5 +1,7 @@
 //! The send and receive paths users run: the examples, each run as a program, over
 //! RTP/UDP, between two webrtcbin peers, and into a WebM recording.
+//! Release only (`cargo test --release`, scripts/test): each is a call in real time, which the
+//! debug profile only makes slower.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -49,6 +51,7 @@ fn get(figures: &Figures, line: &str, key: &str) -> u64 {
 }
 
 #[test]
+#[cfg_attr(debug_assertions, ignore = "a real-time call: run in release (scripts/test)")]
 fn rtp_path_decrypts_and_decodes_every_frame() {
     let figures = run_example("rtp-loopback", &["--seconds", "3", "--mtu", "600"]);
     for media in ["video", "audio"] {
@@ -64,6 +67,7 @@ fn rtp_path_decrypts_and_decodes_every_frame() {
 }
 
 #[test]
+#[cfg_attr(debug_assertions, ignore = "a real-time call: run in release (scripts/test)")]
 fn rtp_path_with_the_wrong_key_decodes_nothing_without_errors() {
     let figures = run_example("rtp-loopback", &["--seconds", "2", "--receiver-key", &"17".repeat(32)]);
     for media in ["video", "audio"] {
@@ -74,6 +78,7 @@ fn rtp_path_with_the_wrong_key_decodes_nothing_without_errors() {
 }
 
 #[test]
+#[cfg_attr(debug_assertions, ignore = "a real-time call: run in release (scripts/test)")]
 fn webrtc_call_flows_both_ways_without_failures() {
     let figures = run_example("webrtc-call", &["--seconds", "5", "--both-ways"]);
     for line in ["video", "audio", "back-video", "back-audio"] {
@@ -83,6 +88,7 @@ fn webrtc_call_flows_both_ways_without_failures() {
 }
 
 #[test]
+#[cfg_attr(debug_assertions, ignore = "a real-time call: run in release (scripts/test)")]
 fn webrtc_call_follows_a_new_key_and_a_ratchet_losing_no_frame() {
     let figures = run_example("webrtc-call", &["--seconds", "6", "--rotate-at", "2", "--ratchet-at", "4"]);
     for line in ["video", "audio"] {
@@ -95,6 +101,7 @@ fn webrtc_call_follows_a_new_key_and_a_ratchet_losing_no_frame() {
 }
 
 #[test]
+#[cfg_attr(debug_assertions, ignore = "a real-time call: run in release (scripts/test)")]
 fn webrtc_receiver_that_starts_late_waits_for_a_key_frame() {
     // The sender makes key frames only when asked (keyframe-max-dist=2000): decoding
     // after the late start shows the receiver's key-frame request reached the encoder
@@ -107,6 +114,7 @@ fn webrtc_receiver_that_starts_late_waits_for_a_key_frame() {
 }
 
 #[test]
+#[cfg_attr(debug_assertions, ignore = "a real-time call: run in release (scripts/test)")]
 fn webrtc_receiver_with_the_wrong_key_decodes_nothing_and_reports_it() {
     let figures = run_example("webrtc-call", &["--seconds", "4", "--receiver-key", &"42".repeat(32)]);
     for line in ["video", "audio"] {
@@ -116,6 +124,7 @@ fn webrtc_receiver_with_the_wrong_key_decodes_nothing_and_reports_it() {
 }
 
 #[test]
+#[cfg_attr(debug_assertions, ignore = "a real-time call: run in release (scripts/test)")]
 fn recording_of_decrypted_frames_plays_back() {
     let dir = std::env::temp_dir().join(format!("jframe-recording-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -161,6 +170,7 @@ fn recording_of_decrypted_frames_plays_back() {
 }
 
 #[test]
+#[cfg_attr(debug_assertions, ignore = "a real-time call: run in release (scripts/test)")]
 fn webrtc_call_with_sframe_follows_a_new_kid_and_a_ratchet() {
     for video in ["vp8", "h264"] {
         let args = ["--sframe", "--video", video, "--seconds", "6", "--rotate-at", "2", "--ratchet-at", "4"];

@@ -170,6 +170,24 @@ fn a_receiver_follows_the_ratchet_and_a_new_kid() {
 }
 
 #[test]
+fn a_new_ratchet_window_applies_from_the_next_frame() {
+    let bits = ("sframe-ratchet-bits", "4");
+    let enc = make("jframeenc", &[("format", "sframe"), bits, ("kid", "16"), ("key", &hex::encode(KEY))]);
+    let dec = make("jframedec", &[("format", "sframe"), bits, ("kid", "16"), ("key", &hex::encode(KEY))]);
+    let (mut t, mut d) = (Tested::new(enc, &vp8_caps()), Tested::new(dec, &sframe_vp8_caps()));
+    assert_eq!(d.push(&t.push(&FRAME)[0]), vec![FRAME.to_vec()]);
+    // While playing, the receiver stops following ratchets...
+    d.element.set_property("ratchet-window", 0u32);
+    assert!(t.element.emit_by_name::<bool>("ratchet", &[]));
+    assert!(d.push(&t.push(&FRAME)[0]).is_empty(), "window 0: the ratchet is not followed");
+    assert_eq!(stat(&d.element, "ratchets"), 0);
+    // ...and follows again once its window allows one step.
+    d.element.set_property("ratchet-window", 1u32);
+    assert_eq!(d.push(&t.push(&FRAME)[0]), vec![FRAME.to_vec()], "window 1: followed");
+    assert_eq!(stat(&d.element, "ratchets"), 1);
+}
+
+#[test]
 fn key_store_rules_conflict_names_both_formats() {
     let store = gstjframe::KeyStore::new();
     assert!(store.emit_by_name::<bool>("set-sframe-key", &[&"alice", &5u64, &buffer(&KEY)]));

@@ -58,6 +58,7 @@ fn material(n: u64) -> [u8; 32] {
 }
 
 #[test]
+#[cfg_attr(debug_assertions, ignore = "a million frames: run in release (scripts/test)")]
 fn a_million_frames_round_trip_with_bounded_memory() {
     init();
     let key = material_hex();

@@ -6,8 +6,10 @@ Run by tests/xmpp_room.rs (`cargo test`) with GST_PLUGIN_PATH set to the plugin 
 
     GST_PLUGIN_PATH=target/release /usr/bin/python3 tests/xmpp_room.py
 
-The scenario: three bots join; a fourth joins late; one leaves; the fourth turns E2EE off; the server
-goes away. Two plain slixmpp clients are in the room too: `junk`, which has the E2EE feature, records
+The scenario: three bots join; a fourth joins late; one leaves; a fifth joins without the E2EE feature
+and E2EE off, then turns E2EE on with the feature in the same presence (lib-jitsi-meet reads a peer's
+features again when its e2ee.enabled turns true), and leaves; the fourth turns E2EE off; the server goes
+away. Two plain slixmpp clients are in the room too: `junk`, which has the E2EE feature, records
 what the bots send it and answers with junk, and `plain`, which has E2EE keys in its presence but not
 the feature. The server records every stanza the clients send (examples/local_prosody.py), and the
 shapes of the bots' stanzas are checked against lib-jitsi-meet's (protocol section 1).
@@ -48,7 +50,7 @@ BOT_PACKAGE = os.path.join(ROOT, "bot")
 PYTHON = "/usr/bin/python3"
 ROOM_NAME = "e2ee-test"
 # Fixed ids, ordered as lib-jitsi-meet orders them (string <): the smaller one starts the Olm session.
-NICKS = {"A": "1b07a3e2", "B": "5c19d4f0", "C": "9a2e8b61", "D": "3f6c0d95"}
+NICKS = {"A": "1b07a3e2", "B": "5c19d4f0", "C": "9a2e8b61", "D": "3f6c0d95", "E": "e5a0b1c2"}
 JUNK_NICK = "f0f0f0f0"  # larger than every bot: the bots start sessions with it
 PLAIN_NICK = "fe0e0e0e"  # the same, were the missing feature ignored
 JITMEET_NS = "http://jitsi.org/jitmeet"
@@ -425,8 +427,8 @@ def check_observed_presence(checks, watcher, bots):
 
 
 def scenario(checks, server, watchers, bots, extra):
-    def start(label):
-        bots[label] = BotProcess(label, server.port, extra)
+    def start(label, *more):
+        bots[label] = BotProcess(label, server.port, extra + list(more))
 
     def decoding(receiver, senders):
         return [(bots[receiver], f"^decoding {kind} from {NICKS[s]}$") for s in senders for kind in ("video", "audio")]
@@ -453,6 +455,21 @@ def scenario(checks, server, watchers, bots, extra):
     checks.check("when one bot left, the three others rotated their keys and learned each other's new ones",
                  not missing, f"missing {missing}")
     time.sleep(1.5)
+
+    # E's nick is the largest: the others start the sessions with it, once they know its feature.
+    start("E", "--no-e2ee", "--feature-with-e2ee")
+    seen = [(bots[x], f"^peer joined: {NICKS['E']} \\(E2EE feature: no\\)") for x in "ABD"]
+    missing = wait_for_lines(seen + [(bots["E"], "^joined ")], 20)
+    checks.check("a fifth bot joins with E2EE off and without the E2EE feature", not missing, f"missing {missing}")
+    bots["E"].command("e2ee on")
+    # (E's own key follows only after its wait for a session with `junk`, which never answers right.)
+    sessions = [(bots[x], f"^Olm session with {NICKS['E']} \\(initiator\\)") for x in "ABD"]
+    keys = [(bots["E"], f"^key of {NICKS[x]}: index") for x in "ABD"]
+    missing = wait_for_lines(sessions + keys, 20)
+    checks.check("when its E2EE feature comes with its e2ee.enabled, the others start sessions with it and send "
+                 "it their keys", not missing, f"missing {missing}")
+    code = bots["E"].stop()
+    checks.check("E stops with exit status 0", code == 0, f"exit status {code}")
 
     for label in "AB":
         code = bots[label].stop()
@@ -508,6 +525,9 @@ def check_summaries(checks, bots, watchers):
                     after[f"{y} {kind}"] = sum(v for k, v in by_index.items() if k >= 1)
         checks.check(f"{x} decrypts the others' frames under their rotated keys", all(v > 0 for v in after.values()),
                      str(after))
+
+    late = {x: bool(learned_keys(peer(summaries.get("E"), x))) for x in "ABD"}
+    checks.check("E, whose E2EE feature came later, learned the others' keys", all(late.values()), str(late))
 
     pairs = [(x, y) for x in "ABCD" for y in "ABCD" if x < y]
     unequal = []

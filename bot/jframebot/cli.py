@@ -102,7 +102,8 @@ class Bot:
 
     def send_presence(self):
         # Before the join the join presence carries everything.
-        self.room.set_presence(presence_children(self.properties, self.media.presence_elements()), self.joined)
+        feature = self.keys.enabled or not self.args.feature_with_e2ee
+        self.room.set_presence(presence_children(self.properties, self.media.presence_elements(), feature), self.joined)
 
     # ---- the room (GLib main thread) --------------------------------------------------------------
 
@@ -294,6 +295,8 @@ def parse_args(argv=None):
     parser.add_argument("--confirm-sas", action="store_true",
                         help="FOR TESTS: confirm every SAS without comparing it (a person must compare it)")
     parser.add_argument("--no-e2ee", action="store_true", help="join with E2EE off (`e2ee on` turns it on)")
+    parser.add_argument("--feature-with-e2ee", action="store_true",
+                        help="FOR TESTS: announce the E2EE feature only while E2EE is on (a feature that comes later)")
     parser.add_argument("--drop-key-messages", action="store_true",
                         help="FOR TESTS: never pass Olm messages to jframeolm (the key exchange is off)")
     parser.add_argument("--tamper-sas-mac", action="store_true",

@@ -62,7 +62,7 @@ class Keys:
         elif peer.has_feature != has_feature:
             # lib-jitsi-meet reads the feature from the latest presence; tell jframeolm of the change.
             peer.has_feature = has_feature
-            self.olm.emit("participant-joined", nick, has_feature)
+            self.olm.emit("handle-features", nick, has_feature)
         e2ee = {n: v for n, v in properties.items() if n.startswith("e2ee.")}
         for name in sorted(set(e2ee) | set(peer.properties)):
             if e2ee.get(name) != peer.properties.get(name):

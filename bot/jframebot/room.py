@@ -55,21 +55,22 @@ class JsonMessage(ElementBase):
 register_stanza_plugin(Message, JsonMessage)
 
 
-def presence_children(properties, extra=()):
+def presence_children(properties, extra=(), feature=True):
     """What goes into every presence to the room: presence is full state, so all of it each time.
 
     `properties`: jitsi_participant_NAME -> text ("" = an empty element, which is how lib-jitsi-meet
     writes false). Children without a namespace of their own are in jabber:client, as lib-jitsi-meet's
-    Strophe children are. `extra`: more elements (the media's)."""
+    Strophe children are. `extra`: more elements (the media's). `feature`: the E2EE feature."""
     children = []
     for name, value in properties.items():
         element = ET.Element(PROPERTY_PREFIX + name)
         if value:
             element.text = value
         children.append(element)
-    features = ET.Element(CLIENT + "features")
-    ET.SubElement(features, CLIENT + "feature", var=E2EE_FEATURE)
-    children.append(features)
+    if feature:
+        features = ET.Element(CLIENT + "features")
+        ET.SubElement(features, CLIENT + "feature", var=E2EE_FEATURE)
+        children.append(features)
     children.extend(extra)
     return tuple(children)
 

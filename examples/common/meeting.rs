@@ -705,31 +705,35 @@ impl Meeting {
         if settled { Ok(()) } else { Err(format!("timed out waiting for {what}").into()) }
     }
 
-    /// Everyone in the room sends `video` video frames and `audio` audio frames; waits
-    /// until each receiver has decoded all that the SFU relayed to it.
+    /// Everyone in the room sends `video` video frames and `audio` audio frames (the
+    /// encoders make one frame of each); waits until the SFU relayed all of them to each
+    /// other member, and each receiver decoded or dropped all that it got.
     pub fn send_media(&mut self, video: u64, audio: u64) -> Result<()> {
         let present: Vec<String> = self.present.iter().cloned().collect();
+        let mut expected = Vec::new();
+        for sender in &present {
+            for receiver in present.iter().filter(|r| *r != sender) {
+                for (media, count) in [(Media::Video, video), (Media::Audio, audio)] {
+                    let relayed = self.sfu.relayed(sender, receiver, media) + count;
+                    expected.push((sender.as_str(), receiver.as_str(), media, relayed));
+                }
+            }
+        }
         for id in &present {
             if let Some(member) = self.members.get_mut(id) {
                 member.push_media(video, audio)?;
             }
         }
         let delivered = || {
-            present.iter().all(|sender| {
-                present.iter().filter(|r| *r != sender).all(|receiver| {
-                    [Media::Video, Media::Audio].iter().all(|&media| {
-                        let member = &self.members[receiver];
-                        let relayed = self.sfu.relayed(sender, receiver, media);
-                        relayed > 0 && member.decoded(sender, media) + member.dropped(sender, media) >= relayed
-                    })
-                })
+            expected.iter().all(|&(sender, receiver, media, expected)| {
+                let member = &self.members[receiver];
+                let relayed = self.sfu.relayed(sender, receiver, media);
+                relayed >= expected && member.decoded(sender, media) + member.dropped(sender, media) >= relayed
             })
         };
-        // Encoders may hold a frame back: settled once nothing moves any more.
         if !wait_until(TIMEOUT, delivered) {
             return Err("media did not arrive".into());
         }
-        std::thread::sleep(Duration::from_millis(200));
         Ok(())
     }
 

@@ -8,7 +8,7 @@ pub mod meeting;
 
 pub use meeting::Counter;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use gst::prelude::*;
 
@@ -156,19 +156,15 @@ pub fn check_no_error(pipeline: &gst::Pipeline) -> Result<()> {
     Ok(())
 }
 
-/// Waits until a counter stops moving for `quiet` (frames still in flight arrive).
-pub fn settle(counter: &Counter, quiet: Duration, timeout: Duration) {
-    let start = Instant::now();
-    let mut last = counter.get();
-    let mut still_since = Instant::now();
-    while start.elapsed() < timeout && still_since.elapsed() < quiet {
-        std::thread::sleep(Duration::from_millis(20));
-        let now = counter.get();
-        if now != last {
-            last = now;
-            still_since = Instant::now();
-        }
-    }
+/// Waits, after the sender's end, until every frame `enc` sent is accounted for at `dec`
+/// (decrypted or dropped) and every decrypted one passed `after` (a decoder or a
+/// recorder). The timeout only guards against a hang: a frame lost on the way shows in
+/// the figures, however long the machine took.
+pub fn wait_for_frames(enc: &gst::Element, dec: &gst::Element, after: &Counter, timeout: Duration) {
+    meeting::wait_until(timeout, || {
+        let decrypted = stat(dec, "frames-processed");
+        decrypted + dropped(dec) >= stat(enc, "frames-processed") && after.get() >= decrypted
+    });
 }
 
 /// One line of figures, in the form the tests read: `<name>: key=value ...`.

@@ -60,6 +60,10 @@ pub trait FrameFilter: ElementImpl {
     fn own_property(&self, _pspec: &glib::ParamSpec) -> Option<glib::Value> {
         None
     }
+
+    /// A context handed over another key store: keys the element found in the old one
+    /// move to the new one.
+    fn store_changed(&self) {}
 }
 
 /// Implements `ObjectImpl`, `GstObjectImpl` and `ElementImpl` of a [`FrameFilter`]:
@@ -173,7 +177,9 @@ pub fn constructed<T: FrameFilter>(filter: &T) {
 
 /// `set_context`, as both elements do it: a key store handed over is taken.
 pub fn set_context<T: FrameFilter>(filter: &T, context: &gst::Context) {
-    filter.keying().set_context(context);
+    if filter.keying().set_context(context) {
+        filter.store_changed();
+    }
     filter.parent_set_context(context);
 }
 

@@ -119,7 +119,7 @@ impl Keying {
     }
 
     pub fn lock(&self) -> MutexGuard<'_, State> {
-        crate::lock(&self.state)
+        crate::sync::lock(&self.state)
     }
 
     /// The format the element reads and writes.
@@ -146,14 +146,16 @@ impl Keying {
         }
     }
 
-    /// Takes a key store handed over in a context.
-    pub fn set_context(&self, context: &gst::Context) {
-        let Some(store) = KeyStore::from_context(context) else { return };
+    /// Takes a key store handed over in a context; `true` when it is another store than before.
+    pub fn set_context(&self, context: &gst::Context) -> bool {
+        let Some(store) = KeyStore::from_context(context) else { return false };
         let mut state = self.lock();
+        let changed = state.store != store;
         state.store = store;
         state.shared_store = true;
         let id = std::mem::take(&mut state.participant_id);
         state.use_participant(id);
+        changed
     }
 
     /// Asks the application and the bins around for a shared key store (NULL to READY).

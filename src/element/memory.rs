@@ -6,6 +6,8 @@ use std::ops::Range;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI32, Ordering};
 
+use crate::sync::lock;
+
 /// The frame's one memory, when the buffer alone holds it and it can be mapped for
 /// writing: mapped directly, it costs less than through the buffer.
 pub fn sole_memory(buffer: &mut gst::BufferRef) -> Option<&mut gst::MemoryRef> {
@@ -155,7 +157,7 @@ impl FrameCopies {
     /// with `prefix` free bytes before it and `room` after it.
     pub fn copy(&self, frame: &gst::BufferRef, prefix: usize, room: usize) -> Result<gst::Buffer, gst::FlowError> {
         let mut copied = Err(gst::FlowError::Error);
-        let memory = crate::lock(&self.spare).memory(prefix, frame.size(), room, |bytes| {
+        let memory = lock(&self.spare).memory(prefix, frame.size(), room, |bytes| {
             copied = frame.copy_to_slice(0, bytes).map_err(|_| gst::FlowError::Error);
         });
         copied?;
@@ -169,6 +171,6 @@ impl FrameCopies {
 
     /// Lets the spare memories go, when the element stops.
     pub fn stop(&self) {
-        crate::lock(&self.spare).clear();
+        lock(&self.spare).clear();
     }
 }

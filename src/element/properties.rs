@@ -12,7 +12,7 @@ use crate::keystore::settings::{
     CipherSuiteSetting, DEFAULT_KEY_RING_SIZE, FormatSetting, KeyModeSetting, KeySizeSetting, MAX_SFRAME_RATCHET_BITS,
     default_ratchet_salt,
 };
-use crate::lock;
+use crate::sync::lock;
 
 impl Keying {
     /// The properties both elements have.

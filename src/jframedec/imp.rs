@@ -15,8 +15,8 @@ use crate::element::stats::{Drop, KeyId, Stats, StreamState, update_reported};
 use crate::jframe::{DEFAULT_RATCHET_WINDOW, DecryptError, Format, FrameError, KeyRing, Received, TRAILER_LEN};
 use crate::keystore::settings::FormatSetting;
 use crate::keystore::{LocalKeys, SFrameKeys, SharedLocalKeys};
-use crate::lock;
-use crate::sframe::{self, Header, Ratchet, ReplayWindow};
+use crate::sframe::{self, Header, ReplayWindow};
+use crate::sync::lock;
 
 static CAT: LazyLock<gst::DebugCategory> =
     LazyLock::new(|| gst::DebugCategory::new("jframedec", gst::DebugColorFlags::empty(), Some("JFrame decryption")));
@@ -96,6 +96,18 @@ impl JFrameDec {
         answer.map(|id| self.map_ssrc(ssrc, &id))
     }
 
+    /// The SSRCs mapped to participants of the old store now name those of the new one.
+    fn remap_ssrcs(&self) {
+        let mapped: Vec<(u32, String)> = {
+            let mut streams = self.streams();
+            streams.keys.clear();
+            streams.by_ssrc.iter().filter_map(|(ssrc, s)| Some((*ssrc, s.participant.as_ref()?.0.clone()))).collect()
+        };
+        for (ssrc, id) in mapped {
+            self.map_ssrc(ssrc, &id);
+        }
+    }
+
     fn map_ssrc(&self, ssrc: u32, id: &str) -> SharedLocalKeys {
         let store = self.keying.lock().store().clone();
         gst::info!(CAT, imp = self, "SSRC {ssrc} is participant '{id}'");
@@ -163,12 +175,8 @@ impl JFrameDec {
 fn decrypt_sframe(
     keys: &mut SFrameKeys,
     replay: &mut ReplayWindow,
-    window: u32,
     buffer: &mut gst::BufferRef,
 ) -> Result<(Result<Received, sframe::DecryptError>, Option<u64>), gst::FlowError> {
-    // The step bits are the participant's, the window this element's.
-    let ratchet = keys.keys.ratchet_config().map(|ratchet| Ratchet { window, ..ratchet });
-    let _ = keys.keys.set_ratchet(ratchet);
     edit_frame(buffer, |frame| match keys.keys.decrypt(&[], frame, Some(replay)) {
         Ok(decrypted) => {
             let received =
@@ -309,6 +317,10 @@ impl FrameFilter for JFrameDec {
         true
     }
 
+    fn store_changed(&self) {
+        self.remap_ssrcs();
+    }
+
     fn own_property(&self, pspec: &glib::ParamSpec) -> Option<glib::Value> {
         match pspec.name() {
             "ratchet-window" => Some(self.ratchet_window.load(Ordering::Relaxed).to_value()),
@@ -328,12 +340,13 @@ impl FrameFilter for JFrameDec {
         let window = self.ratchet_window.load(Ordering::Relaxed);
         let (outcome, frame_kid) = match (enabled, state.format()) {
             (true, FormatSetting::SFrame) => {
-                let sframe_keys = keys.sframe();
+                // The ratchet's step bits are the participant's, the window this element's.
+                let sframe_keys = keys.sframe_receiving(window);
                 let mut replay = lock(&self.replay);
                 // Past the limit of tracked streams, their frames share the element's window.
                 let tracked = replay.len() < MAX_STREAMS || replay.contains_key(&ssrc);
                 let stream_replay = replay.entry(if tracked { ssrc } else { None }).or_default();
-                let (outcome, kid) = decrypt_sframe(sframe_keys, stream_replay, window, buffer)?;
+                let (outcome, kid) = decrypt_sframe(sframe_keys, stream_replay, buffer)?;
                 drop(replay);
                 let outcome = outcome.map_err(|e| {
                     gst::log!(CAT, imp = self, "dropping frame of SSRC {ssrc:?}: {e}");

@@ -14,8 +14,8 @@ use crate::jframe::iv::{IvSequence, random_u32};
 use crate::jframe::{Context, EncryptError, EncryptOutcome, FrameError, IV_LEN, TRAILER_LEN};
 use crate::keystore::SFrameKeys;
 use crate::keystore::settings::FormatSetting;
-use crate::lock;
 use crate::sframe::{self, CtrSequence, Header, MAX_HEADER_LEN, MAX_TAG_LEN};
+use crate::sync::lock;
 
 static CAT: LazyLock<gst::DebugCategory> =
     LazyLock::new(|| gst::DebugCategory::new("jframeenc", gst::DebugColorFlags::empty(), Some("JFrame encryption")));

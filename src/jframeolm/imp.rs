@@ -1,17 +1,20 @@
 use std::collections::VecDeque;
-use std::sync::{Arc, Condvar, LazyLock, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, LazyLock, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 
-use crate::jframe::verification::VerificationCode;
-use crate::jframe::{KeyMode, Rules};
-use crate::keystore::{KEY_STORE_CONTEXT, KeyRules, KeyStore, code_text};
-use crate::lock;
-use crate::olm::{Error, Event, MediaKey, PRESENCE_ID_KEY_CURVE25519, PRESENCE_ID_KEY_ED25519, Participant, SasCode};
+use crate::keystore::{KEY_STORE_CONTEXT, KeyStore};
+use crate::olm::{Event, PRESENCE_ID_KEY_CURVE25519, PRESENCE_ID_KEY_ED25519, Participant};
+use crate::sync::lock;
+
+mod outputs;
+mod shared;
+
+use shared::{Output, Shared, State, Stats, run_timer};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new("jframeolm", gst::DebugColorFlags::empty(), Some("lib-jitsi-meet Olm key exchange"))
@@ -19,128 +22,6 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
 
 /// The id the participant has until `local-id` is set; inputs are refused until then.
 const UNSET_ID: &str = "unset";
-
-/// Counters of the `stats` property.
-#[derive(Debug, Default)]
-struct Stats {
-    messages_handled: u64,
-    messages_rejected: u64,
-    inputs_rejected: u64,
-    messages_sent: u64,
-    sessions_started: u64,
-    keys_received: u64,
-    own_keys: u64,
-    timeouts: u64,
-    verifications_ok: u64,
-    verifications_failed: u64,
-    key_store_errors: u64,
-    own_key_index: Option<u32>,
-}
-
-/// What the element does outside its lock, in the order the participant asked for it.
-enum Output {
-    Event(Event),
-    /// The own key ratcheted in place (`ratchet-key`): the key store ratchets it too.
-    Ratcheted {
-        key: MediaKey,
-        index: u32,
-    },
-    /// An input the element refused: it has not started.
-    Error {
-        participant: String,
-        reason: String,
-    },
-}
-
-struct State {
-    participant: Participant,
-    local_id: Option<String>,
-    /// The `enabled` property: applied when the element starts, or at once while started.
-    enabled: bool,
-    /// READY or above: inputs are taken and timeouts run.
-    started: bool,
-    store: KeyStore,
-    /// Whether the store came from the application (through a context).
-    shared_store: bool,
-    outputs: VecDeque<Output>,
-    /// A thread is emitting `outputs`: others only queue theirs.
-    emitting: bool,
-    stats: Stats,
-}
-
-impl State {
-    /// Moves the participant's events to the outputs, counting them; gives the number of errors.
-    fn collect(&mut self, ratcheting: bool) -> u64 {
-        let mut errors = 0;
-        while let Some(event) = self.participant.poll_event() {
-            let stats = &mut self.stats;
-            match &event {
-                Event::SendMessage { .. } => stats.messages_sent += 1,
-                Event::SessionReady { .. } => stats.sessions_started += 1,
-                Event::PeerKey { key: Some(_), .. } => stats.keys_received += 1,
-                Event::OwnKey { index, key } => {
-                    stats.own_keys += 1;
-                    stats.own_key_index = key.as_ref().map(|_| *index);
-                }
-                Event::VerificationCompleted { ok: true, .. } => stats.verifications_ok += 1,
-                Event::VerificationCompleted { ok: false, .. } => stats.verifications_failed += 1,
-                Event::Error { error: Error::Timeout { .. }, .. } => stats.timeouts += 1,
-                Event::Error { .. } => errors += 1,
-                _ => {}
-            }
-            self.outputs.push_back(match event {
-                Event::OwnKey { key: Some(key), index } if ratcheting => Output::Ratcheted { key, index },
-                event => Output::Event(event),
-            });
-        }
-        errors
-    }
-
-    /// An input refused by the element itself: it has not started.
-    fn refuse(&mut self, peer: Option<&str>) {
-        let reason = "jframeolm takes input in READY or above (with local-id set)".to_owned();
-        self.outputs.push_back(Output::Error { participant: peer.unwrap_or_default().to_owned(), reason });
-    }
-
-    fn stats(&self) -> gst::Structure {
-        let s = &self.stats;
-        let sessions = self.participant.peers().filter(|id| self.participant.has_session(id)).count();
-        gst::Structure::builder("application/x-jframeolm-stats")
-            .field("messages-handled", s.messages_handled)
-            .field("messages-rejected", s.messages_rejected)
-            .field("inputs-rejected", s.inputs_rejected)
-            .field("messages-sent", s.messages_sent)
-            .field("sessions", sessions as u64)
-            .field("sessions-started", s.sessions_started)
-            .field("keys-received", s.keys_received)
-            .field("own-keys", s.own_keys)
-            .field("own-key-index", s.own_key_index.map_or(-1, i64::from))
-            .field("timeouts", s.timeouts)
-            .field("verifications-ok", s.verifications_ok)
-            .field("verifications-failed", s.verifications_failed)
-            .field("key-store-errors", s.key_store_errors)
-            .build()
-    }
-}
-
-/// What the element and its timer thread share.
-struct Shared {
-    state: Mutex<State>,
-    /// Wakes the timer thread: a deadline may have changed, or the element stops.
-    wake: Condvar,
-    origin: Instant,
-}
-
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, State> {
-        lock(&self.state)
-    }
-
-    /// Milliseconds of a monotonic clock: the participant's time.
-    fn now(&self) -> u64 {
-        u64::try_from(self.origin.elapsed().as_millis()).unwrap_or(u64::MAX)
-    }
-}
 
 pub struct JFrameOlm {
     shared: Arc<Shared>,
@@ -222,153 +103,6 @@ impl JFrameOlm {
         self.shared.wake.notify_all();
         self.flush();
         errors == 0
-    }
-
-    /// Emits the queued outputs, in order, with no lock held. A thread that finds another
-    /// emitting leaves its outputs to it (and a handler that feeds this element again from
-    /// a signal only queues), so outputs never overtake each other.
-    fn flush(&self) {
-        {
-            let mut state = self.shared.lock();
-            if state.emitting {
-                return;
-            }
-            state.emitting = true;
-        }
-        loop {
-            let (output, store, local_id) = {
-                let mut state = self.shared.lock();
-                let Some(output) = state.outputs.pop_front() else {
-                    state.emitting = false;
-                    return;
-                };
-                (output, state.store.clone(), state.local_id.clone().unwrap_or_default())
-            };
-            self.deliver(output, &store, &local_id);
-        }
-    }
-
-    /// Does what one output says: a signal, a key into the store, a bus message.
-    fn deliver(&self, output: Output, store: &KeyStore, local_id: &str) {
-        let element = self.obj();
-        match output {
-            Output::Event(Event::SendMessage { to, json }) => {
-                gst::debug!(CAT, imp = self, "message of {} bytes to '{to}'", json.len());
-                element.emit_by_name::<()>("send-message", &[&to, &json]);
-            }
-            Output::Event(Event::SetPresence { name, value }) => {
-                gst::debug!(CAT, imp = self, "presence {name}: {value:?}");
-                element.emit_by_name::<()>("set-presence", &[&name, &value]);
-            }
-            Output::Event(Event::OwnKey { key, index }) => {
-                if self.store_key(store, local_id, key.as_ref(), index) {
-                    self.post_key(local_id, true, Some(index), key.as_ref());
-                }
-            }
-            Output::Ratcheted { key, index } => {
-                // The store ratchets the key it holds; should that not be the participant's
-                // (a new key still on its way to the others), the participant's key wins.
-                let expected = VerificationCode::of_key(key.as_bytes());
-                let in_store = store.ratchet(local_id).is_ok() && store.verification_code(local_id) == Some(expected);
-                if in_store || self.store_key(store, local_id, Some(&key), index) {
-                    self.post_key(local_id, true, Some(index), Some(&key));
-                }
-            }
-            Output::Event(Event::PeerKey { peer, key, index }) => {
-                if self.store_key(store, &peer, key.as_ref(), index) {
-                    self.post_key(&peer, false, Some(index), key.as_ref());
-                }
-            }
-            Output::Event(Event::PeerKeysDropped { peer }) => {
-                store.participant(&peer).clear();
-                self.post_key(&peer, false, None, None);
-            }
-            Output::Event(Event::SessionReady { peer, initiator }) => {
-                let role = if initiator { "initiator" } else { "responder" };
-                gst::info!(CAT, imp = self, "Olm session with '{peer}' ready ({role})");
-                self.post(gst::Structure::builder("jframeolm-session").field("participant", peer).field("role", role));
-            }
-            Output::Event(Event::SasAvailable { peer }) => {
-                gst::debug!(CAT, imp = self, "'{peer}' can be verified");
-            }
-            Output::Event(Event::SasReady { peer, sas }) => {
-                let (decimal, emoji, names) = sas_text(&sas);
-                gst::info!(CAT, imp = self, "SAS with '{peer}': {decimal} | {emoji}");
-                self.post(
-                    gst::Structure::builder("jframeolm-sas-ready")
-                        .field("participant", peer)
-                        .field("decimal", decimal)
-                        .field("emoji", emoji)
-                        .field("emoji-names", names),
-                );
-            }
-            Output::Event(Event::VerificationCompleted { peer, ok, reason }) => {
-                let reason = reason.map_or("", |r| r.as_str());
-                gst::info!(CAT, imp = self, "verification of '{peer}': ok={ok} {reason}");
-                self.post(
-                    gst::Structure::builder("jframeolm-verification")
-                        .field("participant", peer)
-                        .field("ok", ok)
-                        .field("reason", reason),
-                );
-            }
-            Output::Event(Event::Error { peer, error }) => {
-                self.post_error(peer.as_deref().unwrap_or(""), &error.to_string())
-            }
-            Output::Error { participant, reason } => self.post_error(&participant, &reason),
-        }
-    }
-
-    /// Puts a key (or none) into the store for a participant, under JFrame's rules; a refusal
-    /// is counted and reported. `true` when it is in.
-    fn store_key(&self, store: &KeyStore, id: &str, key: Option<&MediaKey>, index: u32) -> bool {
-        let participant = store.participant(id);
-        let result = match (participant.use_rules(&KeyRules::from(Rules::jframe())), key) {
-            (Err(_), _) => Err("the key store has other rules than JFrame's for this participant".to_owned()),
-            (Ok(()), Some(key)) => {
-                participant.set_key(index, key.as_bytes(), KeyMode::Derived).map_err(|e| e.to_string())
-            }
-            (Ok(()), None) => {
-                participant.clear();
-                Ok(())
-            }
-        };
-        if let Err(reason) = &result {
-            self.shared.lock().stats.key_store_errors += 1;
-            self.post_error(id, &format!("key not stored: {reason}"));
-        }
-        result.is_ok()
-    }
-
-    /// `jframeolm-key`: the index and verification code of a new key, never the key.
-    fn post_key(&self, id: &str, local: bool, index: Option<u32>, key: Option<&MediaKey>) {
-        let code = key.map(|key| code_text(&VerificationCode::of_key(key.as_bytes())));
-        gst::info!(
-            CAT,
-            imp = self,
-            "key of '{id}' (local={local}) at index {index:?}: {}",
-            code.as_deref().unwrap_or("none")
-        );
-        let mut structure = gst::Structure::builder("jframeolm-key")
-            .field("participant", id)
-            .field("local", local)
-            .field("key-index", index.map_or(-1, i64::from))
-            .field("has-key", key.is_some());
-        if let Some(code) = code {
-            structure = structure.field("verification-code", code);
-        }
-        self.post(structure);
-    }
-
-    fn post_error(&self, peer: &str, reason: &str) {
-        gst::warning!(CAT, imp = self, "'{peer}': {reason}");
-        self.post(gst::Structure::builder("jframeolm-error").field("participant", peer).field("reason", reason));
-    }
-
-    fn post(&self, structure: gst::structure::Builder) {
-        let element = self.obj();
-        let message = gst::message::Element::builder(structure.build()).src(&*element).build();
-        let _ = element.post_message(message);
     }
 
     /// NULL to READY: the key store, the identity keys in presence, E2EE if asked, the timer.
@@ -467,40 +201,6 @@ impl JFrameOlm {
                     ["local-id {:?} refused ({}): set it before anyone joins and before enabling E2EE", id, error]
                 );
             }
-        }
-    }
-}
-
-/// `"1785 2343 3696"`, the seven emoji and their names (separated by commas, as some have spaces).
-fn sas_text(sas: &SasCode) -> (String, String, String) {
-    let [a, b, c] = sas.decimal;
-    let emoji = sas.emoji_symbols();
-    let symbols: Vec<&str> = emoji.iter().map(|(symbol, _)| *symbol).collect();
-    let names: Vec<&str> = emoji.iter().map(|(_, name)| *name).collect();
-    (format!("{a} {b} {c}"), symbols.join(" "), names.join(", "))
-}
-
-/// The timer thread: calls the participant's `handle_timeout` at its next deadline, while started.
-fn run_timer(shared: &Shared, element: &glib::WeakRef<super::JFrameOlm>) {
-    let mut state = shared.lock();
-    while state.started {
-        let now = shared.now();
-        match state.participant.next_deadline() {
-            Some(due) if due <= now => {
-                state.participant.handle_timeout(now);
-                let errors = state.collect(false);
-                state.stats.inputs_rejected += errors;
-                drop(state);
-                if let Some(element) = element.upgrade() {
-                    element.imp().flush();
-                }
-                state = shared.lock();
-            }
-            Some(due) => {
-                let wait = Duration::from_millis(due - now);
-                state = shared.wake.wait_timeout(state, wait).map_or_else(|p| p.into_inner().0, |(s, _)| s);
-            }
-            None => state = shared.wake.wait(state).unwrap_or_else(|p| p.into_inner()),
         }
     }
 }
@@ -618,6 +318,13 @@ impl ObjectImpl for JFrameOlm {
                     false,
                 ),
                 action(
+                    "handle-features",
+                    1,
+                    true,
+                    |olm, a, feature| olm.input(Input::Other, Some(&a[0]), |p, _| p.peer_features(&a[0], feature)),
+                    false,
+                ),
+                action(
                     "participant-left",
                     1,
                     false,
@@ -704,8 +411,10 @@ impl ElementImpl for JFrameOlm {
                  verification; lib-jitsi-meet 01daa07c) and puts the keys it learns into the key store of \
                  jframeenc and jframedec (context gst-jframe.key-store). Action signals: handle-message(from, \
                  json) -> bool, handle-presence(from, name, value), participant-joined(id, has-e2ee-feature), \
-                 participant-left(id), rotate-key(), ratchet-key(), start-verification(id), \
-                 confirm-verification(id, matches); signals: send-message(to, json), set-presence(name, value); \
+                 handle-features(from, has-e2ee-feature) (a later presence's feature, read when e2ee.enabled \
+                 turns true), participant-left(id), rotate-key(), ratchet-key(), start-verification(id), \
+                 confirm-verification(id, matches) (their strings end at the first NUL byte: a message cut by one is \
+                 malformed and refused); signals: send-message(to, json), set-presence(name, value); \
                  element messages jframeolm-key, jframeolm-session, jframeolm-sas-ready, \
                  jframeolm-verification, jframeolm-error",
                 "gst-jframe developers",

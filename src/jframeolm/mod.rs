@@ -3,9 +3,12 @@
 //!
 //! A pad-less element around the sans-I/O [`Participant`](crate::olm::Participant): the
 //! application feeds it what its XMPP client sees (action signals `handle-message`,
-//! `handle-presence`, `participant-joined`, `participant-left`) and sends what it asks for
+//! `handle-presence`, `handle-features`, `participant-joined`, `participant-left`) and sends what it asks for
 //! (signals `send-message`, `set-presence`), as with webrtcbin. Keys, sessions, SAS codes
 //! and errors are element messages on the bus; timeouts run inside the element.
+//!
+//! The strings the action signals take are C strings (GLib's): a NUL byte ends one, so a
+//! message with a NUL is read up to it, and refused as malformed JSON if it is cut there.
 
 use gst::glib;
 use gst::prelude::*;

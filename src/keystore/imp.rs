@@ -20,7 +20,7 @@ pub struct KeyStore {
 
 impl KeyStore {
     pub(super) fn participants(&self) -> MutexGuard<'_, HashMap<String, Arc<Participant>>> {
-        crate::lock(&self.participants)
+        crate::sync::lock(&self.participants)
     }
 }
 

@@ -11,7 +11,8 @@ use super::KeyError;
 use super::sframe_keys::{SFrameKeys, SFrameRules};
 use crate::jframe::verification::VerificationCode;
 use crate::jframe::{self, Context, Format, KeyMode, KeyRing, KeySource, Rules, Secret};
-use crate::lock;
+use crate::sframe::Ratchet;
+use crate::sync::lock;
 
 /// The rules of a participant's keys: JFrame's or LiveKit's (a key ring), or SFrame's
 /// (a key set by KID).
@@ -328,6 +329,8 @@ pub struct LocalKeys {
     sframe: SFrameKeys,
     /// The participant's generation the SFrame keys were copied at.
     sframe_generation: u64,
+    /// The ratchet window a receiver set on its copy of the SFrame keys.
+    sframe_window: u32,
 }
 
 impl LocalKeys {
@@ -342,6 +345,7 @@ impl LocalKeys {
             ring_generation: 0,
             sframe: SFrameKeys::new(SFrameRules::default()),
             sframe_generation: 0,
+            sframe_window: 0,
         }))
     }
 
@@ -376,12 +380,30 @@ impl LocalKeys {
     /// changed since the last frame. Any change replaces the whole copy (key sets are
     /// small): a ratchet this element followed by itself is followed again, once.
     pub fn sframe(&mut self) -> &mut SFrameKeys {
-        if self.participant.generation.load(Ordering::Acquire) != self.sframe_generation {
-            let keys = lock(&self.participant.keys);
-            self.sframe = keys.sframe.clone();
-            self.sframe_generation = keys.generation;
+        self.refresh_sframe();
+        &mut self.sframe
+    }
+
+    /// [`sframe`](Self::sframe) as a receiver uses them: the participant's ratchet steps
+    /// followed at most `window` steps, set when the copy is made or the window changes.
+    pub fn sframe_receiving(&mut self, window: u32) -> &mut SFrameKeys {
+        if self.refresh_sframe() || self.sframe_window != window {
+            let ratchet = self.sframe.keys.ratchet_config().map(|ratchet| Ratchet { window, ..ratchet });
+            let _ = self.sframe.keys.set_ratchet(ratchet);
+            self.sframe_window = window;
         }
         &mut self.sframe
+    }
+
+    /// Copies the participant's SFrame keys if they changed; `true` when it did.
+    fn refresh_sframe(&mut self) -> bool {
+        if self.participant.generation.load(Ordering::Acquire) == self.sframe_generation {
+            return false;
+        }
+        let keys = lock(&self.participant.keys);
+        self.sframe = keys.sframe.clone();
+        self.sframe_generation = keys.generation;
+        true
     }
 
     /// The verification code of the current key as this element uses it (after any

@@ -3,18 +3,18 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-use sha2::{Digest, Sha256};
-use vodozemac::olm::{Account, OlmMessage, Session};
-use vodozemac::{Curve25519PublicKey, Ed25519PublicKey};
+use vodozemac::olm::{Account, Session};
 use zeroize::Zeroizing;
 
-use super::error::field;
 use super::event::{Event, MediaKey};
 use super::messages::{self, Incoming};
 use super::peer::Peer;
-use super::protocol::{MacEncoding, SessionInit};
-use super::sas::Verification;
+use super::protocol::MacEncoding;
+
+mod distribution;
+mod presence;
 mod sessions;
+mod testing;
 mod verification;
 
 use super::{Error, PRESENCE_E2EE_ENABLED, PRESENCE_ID_KEY_CURVE25519, PRESENCE_ID_KEY_ED25519};
@@ -197,12 +197,25 @@ impl Participant {
     // ---- inputs: the room ----
 
     /// A participant is in the room (joined, or there when we came); `has_e2ee_feature` when its
-    /// presence has the feature [`FEATURE_E2EE`](super::FEATURE_E2EE). Known already: its feature is updated.
+    /// presence has the feature [`FEATURE_E2EE`](super::FEATURE_E2EE). Known already: its feature
+    /// is updated, as by [`peer_features`](Self::peer_features).
     pub fn peer_joined(&mut self, id: &str, has_e2ee_feature: bool) {
         if !valid_id(id) || id == self.local_id {
             return self.reject(Some(id), Error::InvalidPeerId);
         }
         self.peers.entry(id.to_owned()).or_default().has_e2ee_feature = has_e2ee_feature;
+    }
+
+    /// A later presence of a peer has the E2EE feature, or no longer has it (lib-jitsi-meet's
+    /// `PARTICIPANT_FEATURES_CHANGED`). As in the reference, the feature counts where it is
+    /// read: when the peer's `e2ee.enabled` turns true (give the features before that
+    /// presence's properties) and when we enable; a peer that gains it so gets a session and
+    /// our key.
+    pub fn peer_features(&mut self, id: &str, has_e2ee_feature: bool) {
+        match self.peers.get_mut(id) {
+            Some(peer) => peer.has_e2ee_feature = has_e2ee_feature,
+            None => self.reject(Some(id), Error::UnknownPeer),
+        }
     }
 
     /// A participant left: its session, verification and keys go ([`Event::PeerKeysDropped`]).
@@ -338,73 +351,6 @@ impl Participant {
         }
     }
 
-    // ---- hooks for checks ----
-
-    /// Negative control for interop checks: MACs in another encoding.
-    #[doc(hidden)]
-    pub fn testing_set_mac_encoding(&mut self, encoding: MacEncoding) {
-        self.mac_encoding = encoding;
-    }
-
-    /// Negative control for interop checks: as responder, commit to another SAS key.
-    #[doc(hidden)]
-    pub fn testing_tamper_commitment(&mut self) {
-        self.tamper_commitment = true;
-    }
-
-    /// For replaying recorded runs: the session with `peer` becomes `session` (a reference's,
-    /// restored from its pickle).
-    #[doc(hidden)]
-    pub fn testing_restore_session(&mut self, peer: &str, session: Session) {
-        if let Some(peer) = self.peers.get_mut(peer) {
-            peer.session = Some(session);
-        }
-    }
-
-    /// A digest of the whole state (secrets included, hashed): equal before and after an input
-    /// means the input changed nothing.
-    #[doc(hidden)]
-    pub fn testing_state_digest(&self) -> [u8; 32] {
-        let mut hash = Sha256::new();
-        let mut put = |text: &[u8]| {
-            hash.update((text.len() as u64).to_le_bytes());
-            hash.update(text);
-        };
-        put(&serde_json::to_vec(&self.account.pickle()).unwrap_or_default());
-        put(format!(
-            "{}|{:?}|{:?}|{:?}|{:?}|{}",
-            self.enabled, self.key_index, self.enabling, self.requests, self.rounds, self.next_round
-        )
-        .as_bytes());
-        match &self.key {
-            Some(Some(key)) => put(key.as_bytes()),
-            other => put(format!("{}", other.is_some()).as_bytes()),
-        }
-        for (id, peer) in &self.peers {
-            put(id.as_bytes());
-            put(format!(
-                "{}|{:?}|{:?}|{}|{:?}|{}|{}|{:?}",
-                peer.has_e2ee_feature,
-                peer.curve25519.map(|k| k.to_base64()),
-                peer.ed25519,
-                peer.e2ee_enabled,
-                peer.pending_session_uuid,
-                peer.key_info_after_ack,
-                peer.key_info_after_enabling,
-                peer.verification.as_ref().map(Verification::summary),
-            )
-            .as_bytes());
-            match &peer.last_key {
-                Some(Some(key)) => put(key.as_bytes()),
-                other => put(format!("{}", other.is_some()).as_bytes()),
-            }
-            if let Some(session) = &peer.session {
-                put(&serde_json::to_vec(&session.pickle()).unwrap_or_default());
-            }
-        }
-        hash.finalize().into()
-    }
-
     // ---- inner workings ----
 
     fn emit(&mut self, event: Event) {
@@ -434,208 +380,6 @@ impl Participant {
         }
         self.send(id, messages::error(&format!("No session found while processing {while_processing}")));
         Err(Error::NoSession)
-    }
-
-    fn key_info_plaintext(&self) -> Zeroizing<String> {
-        messages::key_info_plaintext(self.key.as_ref(), self.key_index.unwrap_or(0))
-    }
-
-    fn encrypt_key_info(&self, session: &mut Session) -> Result<OlmMessage, Error> {
-        session.encrypt(self.key_info_plaintext().as_bytes()).map_err(|e| Error::Olm(e.to_string()))
-    }
-
-    /// Sends a session-init unless there is a session or one is pending; gives its uuid.
-    fn send_session_init(&mut self, id: &str, now: u64) -> Result<Option<String>, Error> {
-        let peer = self.peer(id)?;
-        if peer.session.is_some() || peer.pending_session_uuid.is_some() {
-            return Ok(None);
-        }
-        let uuid = new_uuid()?;
-        let created = self.account.generate_one_time_keys(1).created;
-        let Some(one_time_key) = created.first() else { return Err(Error::Olm("no one-time key".to_owned())) };
-        self.account.mark_keys_as_published();
-        let json = SessionInit::build(&self.account.curve25519_key(), one_time_key, &uuid);
-        self.send(id, json);
-        self.peer(id)?.pending_session_uuid = Some(uuid.clone());
-        self.requests.insert(
-            uuid.clone(),
-            Request { peer: id.to_owned(), deadline: now + REQUEST_TIMEOUT_MS, kind: RequestKind::SessionInit },
-        );
-        Ok(Some(uuid))
-    }
-
-    /// Sends our key-info to a peer with a session, waiting for its ack.
-    fn send_key_info(&mut self, id: &str, round: Option<u64>, now: u64) -> Result<(), Error> {
-        let uuid = new_uuid()?;
-        let plaintext = self.key_info_plaintext();
-        let session = self.peer(id)?.session.as_mut().ok_or(Error::NoSession)?;
-        let ciphertext = session.encrypt(plaintext.as_bytes()).map_err(|e| Error::Olm(e.to_string()))?;
-        self.send(id, messages::key_info("key-info", &ciphertext, &uuid));
-        self.requests.insert(
-            uuid,
-            Request { peer: id.to_owned(), deadline: now + REQUEST_TIMEOUT_MS, kind: RequestKind::KeyInfo { round } },
-        );
-        Ok(())
-    }
-
-    /// `updateKey`: the next index, the key to everyone with a session; [`Event::OwnKey`] when
-    /// they all acked or timed out.
-    fn distribute(&mut self, key: Option<MediaKey>, disable: bool, now: u64) {
-        self.key = Some(key);
-        self.key_index = Some(self.key_index.map_or(0, |i| i.wrapping_add(1)));
-        let round = self.next_round;
-        self.next_round += 1;
-        self.rounds.push(Round { id: round, disable });
-        let with_session: Vec<String> =
-            self.peers.iter().filter(|(_, p)| p.session.is_some()).map(|(id, _)| id.clone()).collect();
-        for id in with_session {
-            if let Err(error) = self.send_key_info(&id, Some(round), now) {
-                self.reject(Some(&id), error);
-            }
-        }
-        self.advance(now);
-    }
-
-    /// A peer that enabled E2EE: the smaller id makes sure of a session, then sends its key-info.
-    fn session_then_key_info(&mut self, id: &str, now: u64) -> Result<(), Error> {
-        let peer = self.peer(id)?;
-        if peer.session.is_some() {
-            self.send_key_info(id, None, now)
-        } else if peer.pending_session_uuid.is_some() {
-            Ok(())
-        } else {
-            self.send_session_init(id, now)?;
-            self.peer(id)?.key_info_after_ack = true;
-            Ok(())
-        }
-    }
-
-    /// Moves the enabling and the key distributions on, after anything that may end them.
-    fn advance(&mut self, now: u64) {
-        if let Some(mut enabling) = self.enabling.take() {
-            if enabling.waiting.is_none() && !enabling.outgoing.iter().any(|uuid| self.requests.contains_key(uuid)) {
-                let waiting = self
-                    .peers
-                    .iter()
-                    .filter(|(_, p)| p.has_e2ee_feature && p.session.is_none())
-                    .map(|(id, _)| id.clone());
-                enabling.waiting = Some((waiting.collect(), now + SESSION_WAIT_MS));
-            }
-            let done = enabling.waiting.as_ref().is_some_and(|(peers, deadline)| {
-                now >= *deadline || peers.iter().all(|id| self.peers.get(id).is_none_or(|p| p.session.is_some()))
-            });
-            if done {
-                self.finish_enabling(now);
-            } else {
-                self.enabling = Some(enabling);
-            }
-        }
-        while let Some(round) = self.rounds.first() {
-            let (id, disable) = (round.id, round.disable);
-            if self.requests.values().any(|r| matches!(r.kind, RequestKind::KeyInfo { round: Some(x) } if x == id)) {
-                break;
-            }
-            self.rounds.remove(0);
-            let key = self.key.clone().flatten();
-            self.emit(Event::OwnKey { key, index: self.key_index.unwrap_or(0) });
-            if disable {
-                // clearAllParticipantsSessions; the peers' keys stay (the reference keeps them too).
-                self.peers.values_mut().for_each(Peer::clear_session);
-                self.requests.clear();
-            }
-        }
-    }
-
-    fn finish_enabling(&mut self, now: u64) {
-        let deferred: Vec<String> =
-            self.peers.iter().filter(|(_, p)| p.key_info_after_enabling).map(|(id, _)| id.clone()).collect();
-        // The key first: the deferred key-infos carry it, as the reference's do (they wait for
-        // `initSessions`, after which `updateKey` sets the key). Sent before, they carried `{}`,
-        // which is never acked, and each of them timed out.
-        match random_bytes::<32>() {
-            Ok(bytes) => self.distribute(Some(MediaKey::from_bytes(*bytes)), false, now),
-            Err(error) => self.reject(None, error),
-        }
-        for id in deferred {
-            if let Ok(peer) = self.peer(&id) {
-                peer.key_info_after_enabling = false;
-            }
-            if let Err(error) = self.session_then_key_info(&id, now) {
-                self.reject(Some(&id), error);
-            }
-        }
-    }
-
-    fn on_presence(&mut self, from: &str, name: &str, value: Option<&str>, now: u64) -> Result<(), Error> {
-        if !self.peers.contains_key(from) {
-            return Err(Error::UnknownPeer);
-        }
-        let value = value.filter(|v| !v.is_empty());
-        if value.is_some_and(|v| v.len() > MAX_PRESENCE_LEN) {
-            return Err(field("presence value", "too long"));
-        }
-        match name {
-            PRESENCE_ID_KEY_CURVE25519 => {
-                let key = value
-                    .map(|v| match v.len() {
-                        43 => Curve25519PublicKey::from_base64(v)
-                            .map_err(|_| field(PRESENCE_ID_KEY_CURVE25519, "not a curve25519 key")),
-                        _ => Err(field(PRESENCE_ID_KEY_CURVE25519, "not unpadded base64 of 32 bytes")),
-                    })
-                    .transpose()?;
-                let taken = key.is_some_and(|key| {
-                    key == self.account.curve25519_key()
-                        || self.peers.iter().any(|(id, p)| id != from && p.curve25519 == Some(key))
-                });
-                if taken {
-                    return Err(Error::DuplicateIdentityKey);
-                }
-                self.peer(from)?.curve25519 = key;
-            }
-            PRESENCE_ID_KEY_ED25519 => {
-                if let Some(v) = value {
-                    if v.len() != 43 || Ed25519PublicKey::from_base64(v).is_err() {
-                        return Err(field(PRESENCE_ID_KEY_ED25519, "not an ed25519 key"));
-                    }
-                    let own = self.account.ed25519_key().to_base64();
-                    if v == own || self.peers.iter().any(|(id, p)| id != from && p.ed25519.as_deref() == Some(v)) {
-                        return Err(Error::DuplicateIdentityKey);
-                    }
-                }
-                self.peer(from)?.ed25519 = value.map(str::to_owned);
-                if value.is_some() {
-                    self.emit(Event::SasAvailable { peer: from.to_owned() });
-                }
-            }
-            PRESENCE_E2EE_ENABLED => {
-                let (we_enabled, we_enabling, smaller) =
-                    (self.enabled, self.enabling.is_some(), self.local_id.as_str() < from);
-                let peer = self.peer(from)?;
-                let enabled = value.is_some();
-                if peer.e2ee_enabled == enabled {
-                    return Ok(());
-                }
-                peer.e2ee_enabled = enabled;
-                if enabled {
-                    if we_enabled && peer.has_e2ee_feature && smaller {
-                        if we_enabling {
-                            peer.key_info_after_enabling = true;
-                        } else {
-                            self.session_then_key_info(from, now)?;
-                        }
-                    }
-                } else {
-                    if we_enabled {
-                        peer.clear_session();
-                        self.requests.retain(|_, r| r.peer != from);
-                    }
-                    self.emit(Event::PeerKeysDropped { peer: from.to_owned() });
-                    self.advance(now);
-                }
-            }
-            _ => {}
-        }
-        Ok(())
     }
 
     fn on_message(&mut self, from: &str, message: Incoming, now: u64) -> Result<(), Error> {

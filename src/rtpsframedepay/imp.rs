@@ -6,9 +6,9 @@ use gst::subclass::prelude::*;
 use gst_rtp::prelude::*;
 use gst_rtp::subclass::prelude::*;
 
-use crate::lock;
 use crate::rtpsframepay::{MEDIA, SFRAME_FIELD, all_ciphertext_caps, ciphertext_caps};
 use crate::sframe::rtp::{Reassembler, RtpPacket};
+use crate::sync::lock;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new("rtpsframedepay", gst::DebugColorFlags::empty(), Some("SFrame RTP depayloader"))

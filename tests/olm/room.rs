@@ -39,9 +39,14 @@ impl Room {
 
     /// A participant joins: everyone learns of everyone, the newcomer gets the others' presence.
     pub fn join(&mut self, id: &str) {
+        self.join_with_feature(id, true);
+    }
+
+    /// A participant joins whose presence has the E2EE feature or not.
+    pub fn join_with_feature(&mut self, id: &str, has_e2ee_feature: bool) {
         let mut participant = Participant::new(id).expect("participant");
         for (other, member) in &mut self.members {
-            member.participant.peer_joined(id, true);
+            member.participant.peer_joined(id, has_e2ee_feature);
             participant.peer_joined(other, true);
             for (name, value) in &member.presence {
                 participant.handle_presence(other, name, Some(value), self.now);

@@ -9,9 +9,29 @@ use super::super::error::field;
 use super::super::event::{Event, MediaKey};
 use super::super::messages::{self, KeyInfo};
 use super::super::protocol::{SessionAck, SessionInit};
-use super::{Participant, RequestKind, copy_session};
+use super::{Participant, REQUEST_TIMEOUT_MS, Request, RequestKind, copy_session, new_uuid};
 
 impl Participant {
+    /// Sends a session-init unless there is a session or one is pending; gives its uuid.
+    pub(super) fn send_session_init(&mut self, id: &str, now: u64) -> Result<Option<String>, Error> {
+        let peer = self.peer(id)?;
+        if peer.session.is_some() || peer.pending_session_uuid.is_some() {
+            return Ok(None);
+        }
+        let uuid = new_uuid()?;
+        let created = self.account.generate_one_time_keys(1).created;
+        let Some(one_time_key) = created.first() else { return Err(Error::Olm("no one-time key".to_owned())) };
+        self.account.mark_keys_as_published();
+        let json = SessionInit::build(&self.account.curve25519_key(), one_time_key, &uuid);
+        self.send(id, json);
+        self.peer(id)?.pending_session_uuid = Some(uuid.clone());
+        self.requests.insert(
+            uuid.clone(),
+            Request { peer: id.to_owned(), deadline: now + REQUEST_TIMEOUT_MS, kind: RequestKind::SessionInit },
+        );
+        Ok(Some(uuid))
+    }
+
     /// The peer's presence key, which its Olm messages must carry.
     fn presence_identity(&mut self, from: &str, claimed: Curve25519PublicKey) -> Result<Curve25519PublicKey, Error> {
         match self.peer(from)?.curve25519 {
