@@ -155,8 +155,11 @@ def main():
                 check("B leaves (exit status 0): the call ends", code == 0 and not missing, f"{code}, {missing}")
                 summary_b1 = b.summary()
                 b = bots["B2"] = Bot("B", server.port, extra)
-                missing = wait_for(session_up(a, b, 3, 1))
-                check("B comes back: A calls it again, decoded both ways", not missing, f"missing {missing}")
+                # The SAS of the new Olm session too: quitting before it is confirmed would leave it unverified.
+                missing = wait_for(session_up(a, b, 3, 1) + [(a, "^verification with .*: verified$", 2),
+                                                             (b, "^verification with .*: verified$", 1)])
+                check("B comes back: A calls it again, decoded both ways, the new SAS verified at both ends",
+                      not missing, f"missing {missing}")
                 a.command("quit")
                 check("A quits with exit status 0", a.stop() == 0)
                 b.stop()
