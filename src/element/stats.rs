@@ -51,7 +51,32 @@ pub struct Stats {
     pub rejected_keys: u64,
 }
 
+/// What became of one frame, for the counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Counted {
+    /// Decrypted: its bytes in clear, and the ratchet steps followed to decrypt it.
+    Processed {
+        bytes: u64,
+        ratchets: u64,
+    },
+    PassedThrough,
+    Dropped(Drop),
+}
+
 impl Stats {
+    /// Counts one frame: a few increments, where adding a whole `Stats` would touch every field.
+    pub fn count(&mut self, frame: Counted) {
+        match frame {
+            Counted::Processed { bytes, ratchets } => {
+                self.frames += 1;
+                self.bytes += bytes;
+                self.ratchets += ratchets;
+            }
+            Counted::PassedThrough => self.passed_through += 1,
+            Counted::Dropped(reason) => self.count_drop(reason),
+        }
+    }
+
     pub fn count_drop(&mut self, reason: Drop) {
         *match reason {
             Drop::NoKey => &mut self.no_key,

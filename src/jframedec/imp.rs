@@ -11,7 +11,7 @@ use crate::element::keying::Keying;
 use crate::element::keying::current_key;
 use crate::element::memory::edit_frame;
 use crate::element::pads::Pads;
-use crate::element::stats::{Drop, KeyId, Stats, StreamState, update_reported};
+use crate::element::stats::{Counted, Drop, KeyId, Stats, StreamState, update_reported};
 use crate::jframe::{DEFAULT_RATCHET_WINDOW, DecryptError, Format, FrameError, KeyRing, Received, TRAILER_LEN};
 use crate::keystore::settings::FormatSetting;
 use crate::keystore::{LocalKeys, SFrameKeys, SharedLocalKeys};
@@ -123,17 +123,18 @@ impl JFrameDec {
 
     /// Counts a frame in its SSRC's stream; returns the stream's new state if it changed,
     /// and then the participant's name (for the message).
-    fn count_in_stream(&self, ssrc: u32, frame_stats: &Stats, now: StreamState) -> (Option<StreamState>, String) {
+    fn count_in_stream(&self, ssrc: u32, frame: Counted, now: StreamState) -> (Option<StreamState>, String) {
         let mut streams = self.streams();
         let Some(stream) = streams.by_ssrc.get_mut(&ssrc) else {
             // Past the limit of tracked streams: the element's own state.
             drop(streams);
             return (self.keying.lock().update_stream_state(now), String::new());
         };
-        stream.stats.add(frame_stats);
+        stream.stats.count(frame);
         let changed = update_reported(&mut stream.reported, now);
         // The name is only for a message or a log line: no copy per frame.
-        let id = match (&stream.participant, changed.is_some() || frame_stats.ratchets > 0) {
+        let ratcheted = matches!(frame, Counted::Processed { ratchets: 1.., .. });
+        let id = match (&stream.participant, changed.is_some() || ratcheted) {
             (Some((id, _)), true) => id.clone(),
             _ => String::new(),
         };
@@ -365,36 +366,27 @@ impl FrameFilter for JFrameDec {
                 (outcome, frame_kid.map(KeyId::Index))
             }
         };
-        let ratcheted = matches!(outcome, Ok(Received::Decrypted { ratchet_steps: 1.., .. }));
-        let code = ratcheted.then(|| keys.verification_code()).flatten();
-        drop(keys);
-        let mut frame_stats = Stats::default();
-        let (verdict, stream_state) = match outcome {
-            Ok(Received::Decrypted { len, ratchet_steps }) => {
-                frame_stats.frames = 1;
-                frame_stats.bytes = len as u64;
-                frame_stats.ratchets = u64::from(ratchet_steps);
-                (Verdict::Push, StreamState::Ok)
-            }
-            Ok(Received::PassThrough) => {
-                frame_stats.passed_through = 1;
-                (Verdict::Push, StreamState::Disabled)
-            }
-            // A frame a LiveKit server sent in clear, without its trailer (cut off).
-            Ok(Received::ServerInjected { .. }) => {
-                frame_stats.passed_through = 1;
-                (Verdict::Push, StreamState::Ok)
-            }
-            Err(reason) => {
-                frame_stats.count_drop(reason);
-                (Verdict::Drop, StreamState::of_drop(reason))
-            }
+        let ratchet_steps = match outcome {
+            Ok(Received::Decrypted { ratchet_steps, .. }) => ratchet_steps,
+            _ => 0,
         };
-        state.stats.add(&frame_stats);
+        let code = (ratchet_steps > 0).then(|| keys.verification_code()).flatten();
+        drop(keys);
+        let (counted, verdict, stream_state) = match outcome {
+            Ok(Received::Decrypted { len, ratchet_steps }) => {
+                let counted = Counted::Processed { bytes: len as u64, ratchets: u64::from(ratchet_steps) };
+                (counted, Verdict::Push, StreamState::Ok)
+            }
+            Ok(Received::PassThrough) => (Counted::PassedThrough, Verdict::Push, StreamState::Disabled),
+            // A frame a LiveKit server sent in clear, without its trailer (cut off).
+            Ok(Received::ServerInjected { .. }) => (Counted::PassedThrough, Verdict::Push, StreamState::Ok),
+            Err(reason) => (Counted::Dropped(reason), Verdict::Drop, StreamState::of_drop(reason)),
+        };
+        state.stats.count(counted);
         let (changed, participant_id) = match ssrc {
             Some(ssrc) => {
                 drop(state);
-                self.count_in_stream(ssrc, &frame_stats, stream_state)
+                self.count_in_stream(ssrc, counted, stream_state)
             }
             None => {
                 let changed = state.update_stream_state(stream_state);
@@ -403,7 +395,7 @@ impl FrameFilter for JFrameDec {
             }
         };
         // Signals and messages go out unlocked: their handlers may call back into the element.
-        if let (steps @ 1.., Some(key)) = (frame_stats.ratchets as u32, frame_kid) {
+        if let (steps @ 1.., Some(key)) = (ratchet_steps, frame_kid) {
             let index = match key {
                 KeyId::Index(index) => u64::from(index),
                 KeyId::Kid(kid) => kid,
