@@ -106,6 +106,23 @@ fn a_frame_is_decrypted_in_its_memory() {
 }
 
 #[test]
+fn a_frame_whose_memory_another_buffer_holds_is_decrypted_in_a_copy() {
+    let mut enc = encoder();
+    let mut dec = Tested::new(make("jframedec", &[("key", &material_hex())]), &opus_frames().caps);
+    let frame = &opus_frames().frames[2];
+    let encrypted = enc.push(frame).pop().expect("an encrypted frame");
+    let other = buffer_with_room(&encrypted, 0);
+    // A buffer of its own, writable, whose one memory is the other buffer's too.
+    let mut buffer = gst::Buffer::new();
+    buffer.get_mut().expect("a new buffer").append_memory(other.memory(0).expect("its memory"));
+    assert!(buffer.is_writable() && !buffer.is_all_memory_writable());
+    assert_eq!(dec.h.push(buffer), Ok(gst::FlowSuccess::Ok));
+    let out = dec.h.pull().expect("a decrypted frame");
+    assert_eq!(bytes(&out), *frame);
+    assert_eq!(bytes(&other), encrypted, "the other buffer's frame is untouched");
+}
+
+#[test]
 fn jframeenc_asks_allocators_for_room_for_the_trailer() {
     let enc = encoder();
     let mut query = gst::query::Allocation::new(Some(&opus_frames().caps), true);
