@@ -19,6 +19,10 @@ use gstjframe::jframe::{Context, EncryptOutcome, FrameKind, IV_LEN, KeyMode};
 use gstjframe::keystore::KeyStore;
 use gstjframe::sframe::{CipherSuite, KeySet};
 
+#[path = "scale/cpu_time.rs"]
+mod cpu_time;
+use cpu_time::thread_cpu_ns;
+
 const SENDERS: [usize; 4] = [1, 16, 128, 1024];
 /// Timed frames per run, whatever N (after one untimed frame of each sender).
 const FRAMES: usize = 16_384;
@@ -165,27 +169,6 @@ struct Feed {
     /// When timing started: the time, the streaming thread's CPU time, the frames made.
     timed_from: Option<(Instant, u64, usize)>,
     last_request: Option<(Instant, u64)>,
-}
-
-#[repr(C)]
-struct Timespec {
-    seconds: i64,
-    nanoseconds: i64,
-}
-
-unsafe extern "C" {
-    fn clock_gettime(clock: i32, time: *mut Timespec) -> i32;
-}
-
-/// CPU time of this thread, ns (Linux's CLOCK_THREAD_CPUTIME_ID): the streaming thread's, where
-/// appsrc, the element and fakesink all run. Unlike the wall time, it leaves out the time other
-/// processes had the core.
-fn thread_cpu_ns() -> u64 {
-    const CLOCK_THREAD_CPUTIME_ID: i32 = 3;
-    let mut time = Timespec { seconds: 0, nanoseconds: 0 };
-    // SAFETY: `time` is a valid timespec for the call to fill.
-    let _ = unsafe { clock_gettime(CLOCK_THREAD_CPUTIME_ID, &mut time) };
-    time.seconds as u64 * 1_000_000_000 + time.nanoseconds as u64
 }
 
 /// What one run measured.

@@ -22,6 +22,10 @@ use std::time::Instant;
 
 use gstjframe::olm::{Event, FEATURE_E2EE, MediaKey, Participant};
 
+#[path = "scale/cpu_time.rs"]
+mod cpu_time;
+use cpu_time::thread_cpu_ns;
+
 /// Counts the heap bytes in use, to weigh the participants.
 struct Counting;
 
@@ -234,25 +238,6 @@ impl Room {
         self.phase.cpu_ms = (thread_cpu_ns() - cpu_start) as f64 / 1e6;
         self.phase
     }
-}
-
-#[repr(C)]
-struct Timespec {
-    seconds: i64,
-    nanoseconds: i64,
-}
-
-unsafe extern "C" {
-    fn clock_gettime(clock: i32, time: *mut Timespec) -> i32;
-}
-
-/// CPU time of this thread, ns (Linux's CLOCK_THREAD_CPUTIME_ID).
-fn thread_cpu_ns() -> u64 {
-    const CLOCK_THREAD_CPUTIME_ID: i32 = 3;
-    let mut time = Timespec { seconds: 0, nanoseconds: 0 };
-    // SAFETY: `time` is a valid timespec for the call to fill.
-    let _ = unsafe { clock_gettime(CLOCK_THREAD_CPUTIME_ID, &mut time) };
-    time.seconds as u64 * 1_000_000_000 + time.nanoseconds as u64
 }
 
 struct Row {
